@@ -1,0 +1,359 @@
+"""Typed access to the RingCentral operations rc-pipeline needs.
+
+Every method goes through one `ApiSession` (auth, throttling, retries, host checks). Responses are
+returned as RingCentral sent them (dicts, or `Page`s holding the raw bytes) because the archive keeps
+what the API said, not our reading of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from os import PathLike
+from typing import Any
+
+import httpx
+
+from .download import DownloadResult, download_to_file
+from .errors import InvalidRequest
+from .multipart import MAX_BULK_IDS, BulkItem, parse_multipart
+from .paging import Page, iso_utc, iter_pages, window_params
+from .session import ApiSession, RetryPolicy
+from .settings import RingCentralSettings
+from .throttle import Throttler
+
+MESSAGE_TYPES = ("Fax", "SMS", "VoiceMail", "Pager")
+CALL_LOG_VIEWS = ("Simple", "Detailed")
+
+
+@dataclass(frozen=True)
+class ClientStats:
+    """Counters a caller can diff around a unit of work (asset metadata, benchmarks)."""
+
+    requests: dict[str, int] = field(default_factory=dict)
+    throttled_429: int = 0
+    throttle_wait_seconds: float = 0.0
+    penalty_seconds: float = 0.0
+    retry_sleep_seconds: float = 0.0
+    server_errors: int = 0
+    connection_errors: int = 0
+    bytes_downloaded: int = 0
+    logins: int = 0
+    refreshes: int = 0
+
+    @property
+    def total_requests(self) -> int:
+        return sum(self.requests.values())
+
+    def minus(self, earlier: ClientStats) -> ClientStats:
+        values: dict[str, Any] = {}
+        for f in fields(self):
+            now, before = getattr(self, f.name), getattr(earlier, f.name)
+            if isinstance(now, dict):
+                values[f.name] = {k: v - before.get(k, 0) for k, v in now.items() if v - before.get(k, 0)}
+            else:
+                values[f.name] = now - before
+        return ClientStats(**values)
+
+
+class RingCentralClient:
+    """A RingCentral account as the archive sees it. Use as a context manager: closing revokes the token."""
+
+    def __init__(
+        self,
+        settings: RingCentralSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        throttler: Throttler | None = None,
+        account_id: str = "~",
+    ) -> None:
+        self.settings = settings
+        self.session = ApiSession(settings, transport=transport, retry=retry, throttler=throttler)
+        self.account = f"/restapi/v1.0/account/{account_id}"
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> RingCentralClient:
+        return cls(RingCentralSettings.from_env(), **kwargs)
+
+    def __repr__(self) -> str:
+        return f"RingCentralClient(server={self.settings.server_url!r})"
+
+    def __enter__(self) -> RingCentralClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Revoke the session's token and close connections."""
+        self.session.close(revoke=True)
+
+    def login(self) -> None:
+        """Authenticate now (otherwise the first request does). Raises AuthError with RingCentral's code."""
+        self.session.tokens.access_token()
+
+    def stats(self) -> ClientStats:
+        groups = self.session.group_stats()
+        s = self.session.stats
+        return ClientStats(
+            requests={name: g.requests for name, g in groups.items()},
+            throttled_429=sum(g.throttled_429 for g in groups.values()),
+            throttle_wait_seconds=sum(g.waited_seconds for g in groups.values()),
+            penalty_seconds=sum(g.penalty_seconds for g in groups.values()),
+            retry_sleep_seconds=s.retry_sleep_seconds,
+            server_errors=s.server_errors,
+            connection_errors=s.connection_errors,
+            bytes_downloaded=s.bytes_downloaded,
+            logins=self.session.tokens.logins,
+            refreshes=self.session.tokens.refreshes,
+        )
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return self.session.request("GET", path, params=params).json()
+
+    def _ext(self, extension_id: int | str) -> str:
+        return f"{self.account}/extension/{extension_id}"
+
+    # -- account ------------------------------------------------------------------------------------
+
+    def service_info(self) -> dict[str, Any]:
+        return self._get(f"{self.account}/service-info")
+
+    def iter_extension_pages(
+        self, *, status: Sequence[str] | None = None, types: Sequence[str] | None = None
+    ) -> Iterator[Page]:
+        """Every extension, all types and statuses unless filtered."""
+        params: dict[str, Any] = {}
+        if status:
+            params["status"] = list(status)
+        if types:
+            params["type"] = list(types)
+        return iter_pages(self.session, f"{self.account}/extension", params)
+
+    def iter_extensions(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        for page in self.iter_extension_pages(**filters):
+            yield from page.records
+
+    def get_message_store_configuration(self) -> dict[str, Any]:
+        return self._get(f"{self.account}/message-store-configuration")
+
+    def set_message_store_configuration(self, retention_period: int) -> dict[str, Any]:
+        if not 7 <= retention_period <= 90:
+            raise ValueError(f"retentionPeriod must be 7..90 days, got {retention_period}")
+        return self.session.request(
+            "PUT", f"{self.account}/message-store-configuration", json={"retentionPeriod": retention_period}
+        ).json()
+
+    # -- call log -----------------------------------------------------------------------------------
+
+    def iter_call_log_pages(
+        self,
+        date_from: datetime,
+        date_to: datetime,
+        *,
+        view: str = "Detailed",
+        extension_id: int | str | None = None,
+        show_deleted: bool = False,
+        **filters: Any,
+    ) -> Iterator[Page]:
+        """The call log for [date_from, date_to), account-wide or for one extension, every page."""
+        if view not in CALL_LOG_VIEWS:
+            raise ValueError(f"view must be one of {CALL_LOG_VIEWS}, got {view!r}")
+        params: dict[str, Any] = {"view": view, **window_params(date_from, date_to), **filters}
+        if show_deleted:
+            params["showDeleted"] = "true"
+        base = self._ext(extension_id) if extension_id is not None else self.account
+        return iter_pages(self.session, f"{base}/call-log", params)
+
+    def iter_call_log(self, date_from: datetime, date_to: datetime, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        for page in self.iter_call_log_pages(date_from, date_to, **kwargs):
+            yield from page.records
+
+    def get_call_records(self, ids: Sequence[str], *, view: str = "Detailed") -> list[BulkItem]:
+        """Read call records by id, 50 per request (RingCentral's bulk limit), in the order given."""
+        items: list[BulkItem] = []
+        ids = list(ids)
+        for start in range(0, len(ids), MAX_BULK_IDS):
+            chunk = ids[start : start + MAX_BULK_IDS]
+            response = self.session.request(
+                "GET", f"{self.account}/call-log/{','.join(chunk)}", params={"view": view}
+            )
+            if len(chunk) == 1:
+                items.append(BulkItem(status=response.status_code, body=response.json()))
+            else:
+                items.extend(parse_multipart(response.headers.get("Content-Type", ""), response.content))
+        return items
+
+    def call_log_sync(
+        self,
+        sync_type: str = "FSync",
+        *,
+        sync_token: str | None = None,
+        date_from: datetime | None = None,
+        record_count: int | None = None,
+        view: str = "Detailed",
+        extension_id: int | str | None = None,
+    ) -> dict[str, Any]:
+        """One call-log-sync call. FSync needs `record_count` (RingCentral caps it at 250); ISync a token."""
+        if sync_type not in ("FSync", "ISync"):
+            raise ValueError(f"sync_type must be FSync or ISync, got {sync_type!r}")
+        params: dict[str, Any] = {"syncType": sync_type, "view": view}
+        if sync_type == "ISync":
+            if not sync_token:
+                raise ValueError("ISync needs the syncToken of the previous sync")
+            params["syncToken"] = sync_token
+        else:
+            params["recordCount"] = min(record_count or 250, 250)
+        if date_from is not None:
+            params["dateFrom"] = iso_utc(date_from)
+        base = self._ext(extension_id) if extension_id is not None else self.account
+        return self._get(f"{base}/call-log-sync", params)
+
+    def iter_active_calls(self, *, view: str = "Simple") -> Iterator[dict[str, Any]]:
+        for page in iter_pages(self.session, f"{self.account}/active-calls", {"view": view}):
+            yield from page.records
+
+    # -- recordings ---------------------------------------------------------------------------------
+
+    def get_recording(self, recording_id: str) -> dict[str, Any]:
+        return self._get(f"{self.account}/recording/{recording_id}")
+
+    def recording_content_url(self, recording: dict[str, Any] | str) -> str:
+        """The URL to fetch: the `contentUri` RingCentral gave, else the media host's content path."""
+        if isinstance(recording, dict):
+            uri = recording.get("contentUri")
+            if uri:
+                return uri
+            recording = str(recording["id"])
+        return self.session.media_url(f"{self.account}/recording/{recording}/content")
+
+    def download_recording(
+        self, recording: dict[str, Any] | str, dest: str | PathLike[str], **kwargs: Any
+    ) -> DownloadResult:
+        return download_to_file(self.session, self.recording_content_url(recording), dest, **kwargs)
+
+    def delete_recordings(self, recording_ids: Sequence[str]) -> None:
+        """Delete recording files (not their call-log entries). Only call this for archived, verified ones."""
+        ids = [str(i) for i in recording_ids]
+        if not ids:
+            raise ValueError("no recording ids given: refusing an empty delete")
+        self.session.request(
+            "DELETE", f"{self.account}/call-recordings", json={"records": [{"id": i} for i in ids]}
+        )
+
+    # -- message store ------------------------------------------------------------------------------
+
+    def iter_message_pages(
+        self,
+        extension_id: int | str,
+        date_from: datetime,
+        date_to: datetime,
+        *,
+        message_types: Sequence[str] = MESSAGE_TYPES,
+        availability: Sequence[str] | None = None,
+        **filters: Any,
+    ) -> Iterator[Page]:
+        params: dict[str, Any] = {**window_params(date_from, date_to), "messageType": list(message_types), **filters}
+        if availability:
+            params["availability"] = list(availability)
+        return iter_pages(self.session, f"{self._ext(extension_id)}/message-store", params)
+
+    def iter_messages(self, extension_id: int | str, date_from: datetime, date_to: datetime, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        for page in self.iter_message_pages(extension_id, date_from, date_to, **kwargs):
+            yield from page.records
+
+    def get_message(self, extension_id: int | str, message_id: int | str) -> dict[str, Any]:
+        return self._get(f"{self._ext(extension_id)}/message-store/{message_id}")
+
+    def get_messages(self, extension_id: int | str, message_ids: Sequence[int | str]) -> list[BulkItem]:
+        items: list[BulkItem] = []
+        ids = [str(i) for i in message_ids]
+        for start in range(0, len(ids), MAX_BULK_IDS):
+            chunk = ids[start : start + MAX_BULK_IDS]
+            response = self.session.request("GET", f"{self._ext(extension_id)}/message-store/{','.join(chunk)}")
+            if len(chunk) == 1:
+                items.append(BulkItem(status=response.status_code, body=response.json()))
+            else:
+                items.extend(parse_multipart(response.headers.get("Content-Type", ""), response.content))
+        return items
+
+    def download_attachment(
+        self,
+        attachment: dict[str, Any],
+        dest: str | PathLike[str],
+        **kwargs: Any,
+    ) -> DownloadResult:
+        """Fetch a message attachment from the `uri` RingCentral gave (the media host)."""
+        uri = attachment.get("uri")
+        if not uri:
+            raise InvalidRequest(f"attachment {attachment.get('id')} has no uri")
+        return download_to_file(self.session, uri, dest, **kwargs)
+
+    def update_read_status(
+        self, extension_id: int | str, message_ids: Sequence[int | str], read_status: str
+    ) -> Any:
+        if read_status not in ("Read", "Unread"):
+            raise ValueError(f"readStatus must be Read or Unread, got {read_status!r}")
+        ids = [str(i) for i in message_ids]
+        if not ids:
+            raise ValueError("no message ids given")
+        path = f"{self._ext(extension_id)}/message-store/{','.join(ids)}"
+        if len(ids) == 1:
+            return self.session.request("PUT", path, json={"readStatus": read_status}).json()
+        body = [{"readStatus": read_status} for _ in ids]
+        response = self.session.request("PUT", path, json=body)
+        return parse_multipart(response.headers.get("Content-Type", ""), response.content)
+
+    def delete_messages(self, extension_id: int | str, message_ids: Sequence[int | str], *, purge: bool = False) -> None:
+        """Delete messages by id: first call marks them Deleted, a second (or purge=True) purges.
+
+        RingCentral treats a bulk delete without ids as "delete everything", so an empty list is refused.
+        """
+        ids = [str(i) for i in message_ids if str(i).strip()]
+        if not ids:
+            raise ValueError("no message ids given: refusing a delete that RingCentral would apply to all messages")
+        params = {"purge": "true"} if purge else None
+        self.session.request("DELETE", f"{self._ext(extension_id)}/message-store/{','.join(ids)}", params=params)
+
+    def delete_messages_by_filter(
+        self,
+        extension_id: int | str,
+        *,
+        date_to: datetime,
+        message_type: str = "All",
+        conversation_ids: Sequence[str] | None = None,
+        purge: bool = False,
+    ) -> None:
+        """Delete every message up to `date_to` (of a type / in conversations). `date_to` is required."""
+        params: dict[str, Any] = {"dateTo": iso_utc(date_to), "type": message_type}
+        if conversation_ids:
+            params["conversationId"] = list(conversation_ids)
+        if purge:
+            params["purge"] = "true"
+        self.session.request("DELETE", f"{self._ext(extension_id)}/message-store", params=params)
+
+    # -- message store export (async report) --------------------------------------------------------
+
+    def create_message_store_report(
+        self, date_from: datetime, date_to: datetime, *, message_types: Sequence[str] = MESSAGE_TYPES
+    ) -> dict[str, Any]:
+        body = {**window_params(date_from, date_to), "messageTypes": list(message_types)}
+        return self.session.request("POST", f"{self.account}/message-store-report", json=body).json()
+
+    def get_message_store_report(self, task_id: str) -> dict[str, Any]:
+        return self._get(f"{self.account}/message-store-report/{task_id}")
+
+    def list_message_store_report_archives(self, task_id: str) -> list[dict[str, Any]]:
+        return self._get(f"{self.account}/message-store-report/{task_id}/archive").get("records") or []
+
+    def download_message_store_archive(
+        self, archive: dict[str, Any], dest: str | PathLike[str], **kwargs: Any
+    ) -> DownloadResult:
+        uri = archive.get("uri")
+        if not uri:
+            raise InvalidRequest("archive record has no uri")
+        size = archive.get("size")
+        kwargs.setdefault("expected_size", int(size) if size is not None else None)
+        return download_to_file(self.session, uri, dest, **kwargs)

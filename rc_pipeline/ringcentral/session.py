@@ -1,0 +1,233 @@
+"""One authenticated, throttled, retrying connection to a RingCentral account.
+
+Retry rules (RingCentral's own guidance): 429 waits out the group's penalty (the transport already
+paused the group) and retries; 503 honours Retry-After; other 5xx and connection failures back off
+exponentially with jitter; any other 4xx is the caller's mistake and raises at once. Every retry is
+bounded.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from .auth import BearerAuth, TokenManager, origin
+from .errors import ForeignHostError, RateLimited, ServerError, TransportError, error_from_body
+from .settings import RingCentralSettings
+from .throttle import GroupStats, Throttler, retry_after_seconds
+from .transport import ThrottledTransport
+
+log = logging.getLogger("rc_pipeline.ringcentral")
+
+USER_AGENT = "rc-pipeline/0.1 (+https://github.com/rc-pipeline)"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds on retrying. Defaults follow RingCentral's guidance (5xx back off from 2 s)."""
+
+    max_attempts: int = 6
+    base_delay: float = 2.0
+    max_delay: float = 60.0
+    max_429_retries: int = 4
+    default_503_delay: float = 5.0
+
+    def backoff(self, attempt: int) -> float:
+        # "Full jitter": spreads retries of many threads instead of synchronising them.
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+@dataclass
+class SessionStats:
+    server_errors: int = 0
+    connection_errors: int = 0
+    retry_sleep_seconds: float = 0.0
+    bytes_downloaded: int = 0
+
+
+class ApiSession:
+    def __init__(
+        self,
+        settings: RingCentralSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        throttler: Throttler | None = None,
+        timeout: httpx.Timeout | None = None,
+    ) -> None:
+        self.settings = settings
+        self.retry = retry or RetryPolicy()
+        self.throttler = throttler or Throttler()
+        self.stats = SessionStats()
+        self._stats_lock = threading.Lock()
+        base_paths = tuple(
+            httpx.URL(u).path.rstrip("/") for u in (settings.server_url, settings.media_url or "")
+        )
+        self._transport = ThrottledTransport(
+            transport or httpx.HTTPTransport(retries=0), self.throttler, base_paths=base_paths
+        )
+        self._http = httpx.Client(
+            transport=self._transport,
+            timeout=timeout or httpx.Timeout(30.0, read=120.0),
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        )
+        self.allowed_origins = frozenset({origin(settings.server_url), origin(settings.media_url or "")})
+        self.tokens = TokenManager(settings, self._post_token_form)
+        self._auth = BearerAuth(self.tokens, self.allowed_origins)
+
+    def __repr__(self) -> str:
+        return f"ApiSession(server={self.settings.server_url!r}, media={self.settings.media_url!r})"
+
+    # -- URLs ---------------------------------------------------------------------------------------
+
+    def url(self, path_or_url: str) -> str:
+        if path_or_url.startswith(("http://", "https://")):
+            return path_or_url
+        return self.settings.server_url + path_or_url
+
+    def media_url(self, path: str) -> str:
+        return (self.settings.media_url or self.settings.server_url) + path
+
+    def check_host(self, url: str) -> None:
+        """Refuse any URL outside the configured platform and media hosts, before anything is sent."""
+        if origin(url) not in self.allowed_origins:
+            raise ForeignHostError(
+                f"the API pointed at {httpx.URL(url).host}, which is not the configured platform or "
+                "media host; nothing was sent there",
+                request=f"GET {httpx.URL(url).path}",
+            )
+
+    # -- sending ------------------------------------------------------------------------------------
+
+    def _post_token_form(self, path: str, form: dict[str, str]) -> httpx.Response:
+        basic = httpx.BasicAuth(self.settings.client_id, self.settings.client_secret)
+        return self._send("POST", self.url(path), auth=basic, data=form, raise_for_status=False)
+
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send an API request with bearer auth and the retry rules; raise on any final error."""
+        url = self.url(path_or_url)
+        self.check_host(url)
+        return self._send(method, url, auth=self._auth, params=params, json=json, headers=headers)
+
+    @contextmanager
+    def stream(
+        self, method: str, url: str, *, headers: Mapping[str, str] | None = None
+    ) -> Iterator[httpx.Response]:
+        """Open a streamed response (status checked and retried, body not yet read)."""
+        url = self.url(url)
+        self.check_host(url)
+        response = self._send(method, url, auth=self._auth, headers=headers, stream=True)
+        try:
+            yield response
+        finally:
+            response.close()
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        auth: httpx.Auth,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+        raise_for_status: bool = True,
+    ) -> httpx.Response:
+        label = f"{method} {httpx.URL(url).path}"
+        attempt = 0
+        throttled = 0
+        while True:
+            attempt += 1
+            request = self._http.build_request(method, url, params=params, json=json, data=data, headers=headers)
+            try:
+                response = self._http.send(request, auth=auth, stream=stream)
+            except httpx.TransportError as exc:
+                with self._stats_lock:
+                    self.stats.connection_errors += 1
+                if attempt >= self.retry.max_attempts:
+                    raise TransportError(
+                        f"connection failed after {attempt} attempts: {type(exc).__name__}", request=label
+                    ) from None
+                self._sleep(self.retry.backoff(attempt), label, type(exc).__name__)
+                continue
+
+            status = response.status_code
+            if status == 429:
+                throttled += 1
+                if throttled > self.retry.max_429_retries:
+                    return self._fail(response, label, stream, RateLimited)
+                # The transport already paused the group for Retry-After; the next send waits it out.
+                self._discard(response, stream)
+                attempt -= 1
+                continue
+            if status >= 500:
+                with self._stats_lock:
+                    self.stats.server_errors += 1
+                if attempt >= self.retry.max_attempts:
+                    return self._fail(response, label, stream, ServerError)
+                if status == 503:
+                    delay = retry_after_seconds(response.headers, self.retry.default_503_delay)
+                else:
+                    delay = self.retry.backoff(attempt)
+                self._discard(response, stream)
+                self._sleep(delay, label, f"HTTP {status}")
+                continue
+            if status >= 400 and raise_for_status:
+                return self._fail(response, label, stream, None)
+            return response
+
+    def _fail(self, response: httpx.Response, label: str, stream: bool, kind: type | None) -> httpx.Response:
+        if stream:
+            response.read()
+            response.close()
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        err = error_from_body(response.status_code, body, label)
+        if kind is not None and not isinstance(err, kind):
+            err = kind(err.message, status=err.status, error_code=err.error_code, request=label)
+        raise err
+
+    @staticmethod
+    def _discard(response: httpx.Response, stream: bool) -> None:
+        if stream:
+            response.close()
+
+    def _sleep(self, seconds: float, label: str, why: str) -> None:
+        log.warning("%s: %s, retrying in %.1fs", label, why, seconds)
+        with self._stats_lock:
+            self.stats.retry_sleep_seconds += seconds
+        time.sleep(seconds)
+
+    def count_download(self, nbytes: int) -> None:
+        with self._stats_lock:
+            self.stats.bytes_downloaded += nbytes
+
+    def group_stats(self) -> dict[str, GroupStats]:
+        return self.throttler.snapshot()
+
+    def close(self, *, revoke: bool = True) -> None:
+        if revoke:
+            self.tokens.revoke()
+        self._http.close()

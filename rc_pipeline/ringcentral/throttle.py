@@ -1,0 +1,199 @@
+"""Client-side rate limiting per RingCentral throttling group.
+
+RingCentral limits each (user, app, group) with a sliding window and punishes an overrun with a
+penalty that restarts whenever a request arrives during it. The cheapest strategy is never to overrun:
+each group keeps the send times of its recent requests and blocks a sender until the window has room.
+Limits start from RingCentral's documented defaults and follow the `X-Rate-Limit-*` headers the
+server sends, because plans differ. All state is guarded by one condition per group, so any number of
+threads share one budget.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+# RingCentral's documented defaults (requests per window seconds); the server's headers override them.
+DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
+    "Light": (50, 60.0),
+    "Medium": (40, 60.0),
+    "Heavy": (10, 60.0),
+    "Auth": (5, 60.0),
+}
+DEFAULT_PENALTY_SECONDS = 60.0
+
+
+def canonical_group(name: str) -> str:
+    """Group names compare case-insensitively ("heavy" == "Heavy")."""
+    for known in DEFAULT_LIMITS:
+        if known.lower() == name.strip().lower():
+            return known
+    return name.strip().capitalize()
+
+
+@dataclass
+class GroupStats:
+    requests: int = 0
+    throttled_429: int = 0
+    waited_seconds: float = 0.0
+    penalty_seconds: float = 0.0
+
+
+class GroupLimiter:
+    """Sliding-window budget for one throttling group."""
+
+    def __init__(
+        self,
+        name: str,
+        limit: int,
+        window: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._sent: deque[float] = deque()
+        self._penalty_until = 0.0
+        self._cond = threading.Condition()
+        self.stats = GroupStats()
+
+    def _margin(self) -> float:
+        # The server stamps a request when it arrives, a little after we stamp it; without a margin a
+        # request we think has left the window can still count against us on the server.
+        return 0.05 + 0.02 * self.window
+
+    def _expire(self, now: float) -> None:
+        horizon = now - self.window - self._margin()
+        while self._sent and self._sent[0] <= horizon:
+            self._sent.popleft()
+
+    def _wait_needed(self, now: float) -> float:
+        if now < self._penalty_until:
+            return self._penalty_until - now
+        self._expire(now)
+        if len(self._sent) < self.limit:
+            return 0.0
+        return self._sent[0] + self.window + self._margin() - now
+
+    def acquire(self) -> float:
+        """Block until a request may be sent, then count it. Returns the seconds waited."""
+        waited = 0.0
+        with self._cond:
+            while True:
+                now = self._clock()
+                wait = self._wait_needed(now)
+                if wait <= 0:
+                    self._sent.append(now)
+                    self.stats.requests += 1
+                    self.stats.waited_seconds += waited
+                    return waited
+                self._cond.wait(timeout=wait)
+                waited += self._clock() - now
+
+    def observe(self, limit: int | None, window: float | None, remaining: int | None) -> None:
+        """Adopt what the server announced for this group.
+
+        `remaining` lower than our own count means someone else (another process, another run) shares
+        this budget: reserve the difference as if we had just spent it.
+        """
+        with self._cond:
+            if limit and limit > 0:
+                self.limit = limit
+            if window and window > 0:
+                self.window = float(window)
+            if remaining is not None and limit:
+                now = self._clock()
+                self._expire(now)
+                server_used = limit - remaining
+                for _ in range(max(0, server_used - len(self._sent))):
+                    self._sent.append(now)
+            self._cond.notify_all()
+
+    def penalize(self, seconds: float) -> None:
+        """Stop every sender in this group for `seconds` (a 429's Retry-After)."""
+        with self._cond:
+            until = self._clock() + seconds
+            if until > self._penalty_until:
+                self._penalty_until = until
+            self.stats.throttled_429 += 1
+            self.stats.penalty_seconds += seconds
+            self._cond.notify_all()
+
+    def in_penalty(self) -> bool:
+        with self._cond:
+            return self._clock() < self._penalty_until
+
+
+@dataclass
+class Throttler:
+    """The limiters of one client, one per group, created on first use."""
+
+    limits: Mapping[str, tuple[int, float]] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    clock: Callable[[], float] = time.monotonic
+    _groups: dict[str, GroupLimiter] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def group(self, name: str) -> GroupLimiter:
+        name = canonical_group(name)
+        with self._lock:
+            limiter = self._groups.get(name)
+            if limiter is None:
+                limit, window = self.limits.get(name, DEFAULT_LIMITS["Heavy"])
+                limiter = GroupLimiter(name, limit, window, clock=self.clock)
+                self._groups[name] = limiter
+            return limiter
+
+    def observe_headers(self, default_group: str, headers: Mapping[str, str]) -> None:
+        """Feed `X-Rate-Limit-*` headers to the group they name (or the request's own group)."""
+
+        def num(key: str) -> float | None:
+            raw = headers.get(key)
+            try:
+                return float(raw) if raw is not None else None
+            except ValueError:
+                return None
+
+        limit, window, remaining = (
+            num("X-Rate-Limit-Limit"),
+            num("X-Rate-Limit-Window"),
+            num("X-Rate-Limit-Remaining"),
+        )
+        if limit is None and window is None and remaining is None:
+            return
+        group = headers.get("X-Rate-Limit-Group") or default_group
+        self.group(group).observe(
+            int(limit) if limit is not None else None,
+            window,
+            int(remaining) if remaining is not None else None,
+        )
+
+    def snapshot(self) -> dict[str, GroupStats]:
+        with self._lock:
+            return {
+                name: GroupStats(**vars(g.stats))
+                for name, g in sorted(self._groups.items())
+            }
+
+
+def retry_after_seconds(headers: Mapping[str, str], default: float) -> float:
+    """Seconds from a Retry-After header (delta-seconds form); `default` when absent or unparsable."""
+    raw = headers.get("Retry-After")
+    if raw is None:
+        return default
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return default
+
+
+def floor_seconds(requests: int, limit: int, window: float) -> float:
+    """The least time `requests` take under `limit` per `window` (for planning and benchmarks)."""
+    if requests <= limit:
+        return 0.0
+    return math.ceil(requests / limit - 1) * window
