@@ -1,0 +1,167 @@
+"""The simulated account: ground truth that the API serves and tests compare against."""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import datetime
+
+from rc_pipeline.simulator import media
+from rc_pipeline.simulator.calllog import CallFilter, CallLog
+from rc_pipeline.simulator.config import SimulatorConfig
+from rc_pipeline.simulator.directory import Extension, build_extensions, extension_record
+from rc_pipeline.simulator.media import BinaryContent
+from rc_pipeline.simulator.messages import MessageStore
+from rc_pipeline.simulator.timefmt import now_utc, to_ms
+
+
+class Account:
+    """One RingCentral account generated from `config.seed`; only API-made changes are stored."""
+
+    def __init__(self, config: SimulatorConfig, base_url: str, media_url: str) -> None:
+        self.config = config
+        self.base_url = base_url
+        self.media_url = media_url
+        rng = random.Random(f"{config.seed}:account")
+        self.account_id = str(400_000_000_000 + rng.randrange(100_000_000_000))
+        self.main_number = f"+1650555{rng.randrange(1000, 9000):04d}"
+        self._extensions = build_extensions(
+            config.seed, max(1, config.extensions), config.extension, self.main_number
+        )
+        self.owner: Extension = self._extensions[0]
+        self.calls = CallLog(
+            seed=config.seed,
+            account_id=self.account_id,
+            extensions=self._extensions,
+            calls_per_day=config.calls_per_day,
+            days=config.days,
+            recording_share=config.recording_share,
+            visibility_delay=config.call_visibility_delay,
+            base_url=base_url,
+            media_url=media_url,
+        )
+        self.store = MessageStore(
+            seed=config.seed,
+            account_id=self.account_id,
+            extensions=self._extensions,
+            per_day=config.messages_per_day,
+            days=config.days,
+            base_url=base_url,
+            media_url=media_url,
+        )
+        self.retention_period = config.retention_period
+        self._deleted_recordings: set[str] = set()
+        self._lock = threading.Lock()
+
+    # ---- extensions --------------------------------------------------------------------------
+
+    @property
+    def extension_objects(self) -> list[Extension]:
+        return list(self._extensions)
+
+    def extensions(self) -> list[dict]:
+        """Every extension as the extension list returns it, in list order."""
+        return [extension_record(e, self.base_url, self.account_id) for e in self._extensions]
+
+    def find_extension(self, ref: str) -> Extension | None:
+        """Resolve a path's extensionId ('~' is the authorised user)."""
+        if ref == "~":
+            return self.owner
+        if not ref.isdigit():
+            return None
+        return next((e for e in self._extensions if e.id == int(ref)), None)
+
+    # ---- call log ----------------------------------------------------------------------------
+
+    def call_records(self, date_from: datetime, date_to: datetime, view: str = "Detailed") -> list[dict]:
+        """Every company call record the API lists for [date_from, date_to) right now, newest first."""
+        now_ms = to_ms(now_utc())
+        return [
+            self.calls.render(sk.day, i, view)
+            for sk, i in self.calls.iter_matches(to_ms(date_from), to_ms(date_to), now_ms, CallFilter())
+        ]
+
+    def recording_deleted(self, recording_id: str) -> bool:
+        with self._lock:
+            return recording_id in self._deleted_recordings
+
+    def delete_recordings(self, recording_ids: list[str]) -> list[str]:
+        """Delete recording files; returns the ids that did not exist (nothing is deleted then)."""
+        now_ms = to_ms(now_utc())
+        missing = [r for r in recording_ids if self.recording_location(r, now_ms) is None]
+        if not missing:
+            with self._lock:
+                self._deleted_recordings.update(recording_ids)
+        return missing
+
+    def recording_location(self, recording_id: str, now_ms: int) -> tuple[int, int] | None:
+        """(day, index) of the call owning a live recording, None when unknown or deleted."""
+        if self.recording_deleted(recording_id):
+            return None
+        return self.calls.locate_recording(recording_id, now_ms)
+
+    def large_recording_id(self) -> str | None:
+        """Id of the recording sized `config.large_recording_bytes` (None when that is not set)."""
+        if not self.config.large_recording_bytes:
+            return None
+        found = self.calls.designated_large_recording(to_ms(now_utc()))
+        return self.calls.recording_id(*found) if found else None
+
+    def recording_body(self, recording_id: str) -> BinaryContent | None:
+        """The recording's audio, or None when there is no such (live) recording."""
+        found = self.recording_location(recording_id, to_ms(now_utc()))
+        if found is None:
+            return None
+        content_type, size = self.calls.recording_format(*found)
+        if recording_id == self.large_recording_id():
+            size = int(self.config.large_recording_bytes or size)
+        if content_type == "audio/wav":
+            return media.wav_content(f"{self.config.seed}:{recording_id}", size)
+        return media.mp3_content(size)
+
+    def recording_metadata(self, recording_id: str) -> dict | None:
+        body = self.recording_body(recording_id)
+        if body is None:
+            return None
+        per_second = media.WAV_RATE * 2 if body.content_type == "audio/wav" else media.MP3_BYTES_PER_SECOND
+        return {
+            "uri": f"{self.base_url}/restapi/v1.0/account/{self.account_id}/recording/{recording_id}",
+            "id": recording_id,
+            "contentUri": f"{self.media_url}/restapi/v1.0/account/{self.account_id}/recording/{recording_id}/content",
+            "contentType": body.content_type,
+            "duration": body.size // per_second,
+        }
+
+    def recording_content(self, recording_id: str) -> tuple[bytes, str]:
+        """The whole recording (bytes, content type). Raises KeyError if there is none."""
+        body = self.recording_body(recording_id)
+        if body is None:
+            raise KeyError(recording_id)
+        return body.read_all(), body.content_type
+
+    # ---- messages ----------------------------------------------------------------------------
+
+    def messages(
+        self,
+        extension_id: int | str,
+        date_from: datetime,
+        date_to: datetime,
+        availability: tuple[str, ...] = ("Alive",),
+    ) -> list[dict]:
+        """The extension's messages created in [date_from, date_to), newest first, as the API lists them."""
+        ext = self.find_extension(str(extension_id))
+        if ext is None:
+            raise KeyError(extension_id)
+        return self.store.list(
+            ext, to_ms(date_from), to_ms(date_to), to_ms(now_utc()), availability=availability
+        )
+
+    def attachment_body(self, message_id: int, attachment_id: int) -> BinaryContent | None:
+        return self.store.attachment(message_id, attachment_id, to_ms(now_utc()))
+
+    def attachment_content(self, message_id: int | str, attachment_id: int | str) -> tuple[bytes, str]:
+        """An attachment's (bytes, content type). Raises KeyError if there is none."""
+        body = self.attachment_body(int(message_id), int(attachment_id))
+        if body is None:
+            raise KeyError((message_id, attachment_id))
+        return body.read_all(), body.content_type

@@ -1,0 +1,116 @@
+"""OAuth sessions: token issue, refresh, expiry and revocation, as RingCentral enforces them."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Session:
+    session_id: str
+    owner_id: int
+    client_id: str
+    endpoint_id: str
+    scope: str
+    access_token: str = ""
+    access_expires: float = 0.0
+    refresh_token: str = ""
+    refresh_expires: float = 0.0
+    revoked: bool = False
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    """Outcome of checking a bearer token: a session, or the RingCentral error to answer with."""
+
+    session: Session | None
+    error_code: str = ""
+    message: str = ""
+
+
+class TokenStore:
+    """Thread-safe registry of sessions keyed by their live tokens."""
+
+    def __init__(self, token_ttl: float, refresh_ttl: float) -> None:
+        self.token_ttl = token_ttl
+        self.refresh_ttl = refresh_ttl
+        self._by_access: dict[str, Session] = {}
+        self._by_refresh: dict[str, Session] = {}
+        # Dead access tokens and why they died, so the error message says what happened.
+        self._retired: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _token(prefix: str) -> str:
+        # RingCentral tokens are opaque base64-ish strings; a prefix keeps access and refresh apart in logs.
+        return prefix + secrets.token_urlsafe(48)
+
+    def issue(self, owner_id: int, client_id: str, scope: str) -> Session:
+        session = Session(
+            session_id=secrets.token_hex(8),
+            owner_id=owner_id,
+            client_id=client_id,
+            endpoint_id=secrets.token_urlsafe(16),
+            scope=scope,
+        )
+        with self._lock:
+            self._rotate(session)
+        return session
+
+    def _rotate(self, session: Session) -> None:
+        now = time.monotonic()
+        if session.access_token:
+            self._by_access.pop(session.access_token, None)
+            self._retired[session.access_token] = "Access token was replaced by a refresh"
+        if session.refresh_token:
+            self._by_refresh.pop(session.refresh_token, None)
+        session.access_token = self._token("U1BCMDFQMDRQQVMwMX")
+        session.refresh_token = self._token("U1BCMDFQMDRQQVMwMXJ")
+        session.access_expires = now + self.token_ttl
+        session.refresh_expires = now + self.refresh_ttl
+        self._by_access[session.access_token] = session
+        self._by_refresh[session.refresh_token] = session
+
+    def refresh(self, refresh_token: str, client_id: str) -> Session | None:
+        """Exchange a refresh token (single use); the old access token dies at once."""
+        with self._lock:
+            session = self._by_refresh.get(refresh_token)
+            if (
+                session is None
+                or session.revoked
+                or session.client_id != client_id
+                or session.refresh_expires <= time.monotonic()
+            ):
+                return None
+            self._rotate(session)
+            return session
+
+    def check(self, access_token: str) -> TokenCheck:
+        with self._lock:
+            session = self._by_access.get(access_token)
+            if session is None:
+                return TokenCheck(None, "OAU-129", self._retired.get(access_token, "Access token corrupted"))
+            if session.access_expires <= time.monotonic():
+                return TokenCheck(None, "OAU-128", "Access token expired")
+            return TokenCheck(session)
+
+    def revoke(self, token: str) -> bool:
+        """End the session owning an access or refresh token. False when the token is unknown."""
+        with self._lock:
+            session = self._by_access.get(token) or self._by_refresh.get(token)
+            if session is None:
+                return False
+            session.revoked = True
+            self._by_access.pop(session.access_token, None)
+            self._by_refresh.pop(session.refresh_token, None)
+            self._retired[session.access_token] = "Access token was revoked"
+            return True
+
+    def expires_in(self, session: Session) -> int:
+        return max(0, int(round(session.access_expires - time.monotonic())))
+
+    def refresh_expires_in(self, session: Session) -> int:
+        return max(0, int(round(session.refresh_expires - time.monotonic())))

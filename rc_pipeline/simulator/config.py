@@ -1,0 +1,146 @@
+"""What a simulated RingCentral looks like: account size, credentials, limits and timings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from rc_pipeline.simulator.faults import FaultConfig
+
+__all__ = [
+    "ALL_APP_PERMISSIONS",
+    "DEFAULT_RATE_LIMITS",
+    "DEMO_CLIENT_ID",
+    "DEMO_CLIENT_SECRET",
+    "DEMO_EXTENSION",
+    "DEMO_JWT",
+    "DEMO_PASSWORD",
+    "DEMO_USERNAME",
+    "FaultConfig",
+    "SimulatorConfig",
+]
+
+# Documented demo credentials: the simulator is a local test double, these grant nothing elsewhere.
+DEMO_CLIENT_ID = "rcsim-demo-client-id"
+DEMO_CLIENT_SECRET = "rcsim-demo-client-secret"
+# Shaped like a RingCentral JWT credential (three base64url parts) so clients that sanity-check it pass.
+DEMO_JWT = (
+    "eyJraWQiOiJyY3NpbSIsInR5cCI6IkpXVCIsImFsZyI6IlJTMjU2In0"
+    ".eyJhdWQiOiJodHRwOi8vMTI3LjAuMC4xIiwic3ViIjoicmNzaW0tZGVtbyIsImlzcyI6InJjc2ltIn0"
+    ".cmNzaW0tZGVtby1zaWduYXR1cmUtbm90LWEtcmVhbC1rZXk"
+)
+DEMO_USERNAME = "+16505550100"
+DEMO_PASSWORD = "rcsim-demo-password"
+DEMO_EXTENSION = "101"
+
+ALL_APP_PERMISSIONS = frozenset(
+    {
+        "ReadAccounts",
+        "ReadCallLog",
+        "ReadCallRecording",
+        "ReadMessages",
+        "EditMessages",
+        "EditCallLog",
+        "EditAccounts",
+    }
+)
+
+# RingCentral's default plan: (requests, window seconds) per user, app and group.
+DEFAULT_RATE_LIMITS: Mapping[str, tuple[int, float]] = {
+    "Light": (50, 60.0),
+    "Medium": (40, 60.0),
+    "Heavy": (10, 60.0),
+    "Auth": (5, 60.0),
+}
+DEFAULT_PENALTY_SECONDS = 60.0
+
+
+@dataclass
+class SimulatorConfig:
+    """Everything that shapes one simulated account. Data is a pure function of these fields and time."""
+
+    seed: int = 1
+    extensions: int = 20
+    days: int = 7
+    calls_per_day: int = 50
+    # Messages per user-like extension per day (SMS, MMS, Fax, VoiceMail, Pager mixed).
+    messages_per_day: int = 4
+    # Share of calls lasting >= 30 s that carry a recording.
+    recording_share: float = 0.5
+    # Real RingCentral lists a call only 15-30 s after it ends.
+    call_visibility_delay: float = 20.0
+    # When set, one recording (see Account.large_recording_id) has exactly this many bytes.
+    large_recording_bytes: int | None = None
+
+    client_id: str = DEMO_CLIENT_ID
+    client_secret: str = DEMO_CLIENT_SECRET
+    jwt: str = DEMO_JWT
+    username: str = DEMO_USERNAME
+    password: str = DEMO_PASSWORD
+    extension: str = DEMO_EXTENSION
+
+    token_ttl: float = 3600.0
+    refresh_token_ttl: float = 7 * 24 * 3600.0
+    app_permissions: frozenset[str] = ALL_APP_PERMISSIONS
+
+    throttling: bool = True
+    # Multiplies the default windows and penalty (0.02 turns 60 s into 1.2 s, announced and enforced
+    # as 2 s). Explicit `rate_limits` and `penalty_seconds` are taken as given, not scaled.
+    rate_limit_scale: float = 1.0
+    # Per-group (limit, window seconds), replacing the scaled default for that group.
+    rate_limits: dict[str, tuple[int, float]] = field(default_factory=dict)
+    # Penalty after exceeding a limit; None: RingCentral's 60 s times rate_limit_scale.
+    penalty_seconds: float | None = None
+
+    export_task_seconds: float = 2.0
+    export_archive_max_bytes: int = 1024**3
+    # Final statuses for successive export tasks, cycled ("Completed", "Failed", ...); empty: all complete.
+    export_fail_pattern: tuple[str, ...] = ()
+    max_running_exports: int = 2
+
+    retention_period: int = 90
+    hipaa: bool = False
+    faults: FaultConfig = field(default_factory=FaultConfig)
+
+    def rate_limit(self, group: str) -> tuple[int, float]:
+        """(limit, window seconds) for a throttling group: the override, else the scaled default."""
+        if group in self.rate_limits:
+            limit, window = self.rate_limits[group]
+            return int(limit), float(window)
+        limit, window = DEFAULT_RATE_LIMITS[group]
+        return limit, window * self.rate_limit_scale
+
+    def penalty(self) -> float:
+        """Seconds of penalty after a limit is exceeded (before rounding up to whole seconds)."""
+        if self.penalty_seconds is not None:
+            return self.penalty_seconds
+        return DEFAULT_PENALTY_SECONDS * self.rate_limit_scale
+
+    def with_overrides(self, **overrides: object) -> SimulatorConfig:
+        """A copy with some fields replaced (a fresh FaultConfig unless one is given)."""
+        overrides.setdefault("faults", FaultConfig())
+        return replace(self, **overrides)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> SimulatorConfig:
+        """A config whose credentials come from RC_* variables when set.
+
+        The app credentials are taken only when RC_CLIENT_ID, RC_CLIENT_SECRET and RC_JWT are all set,
+        so a half-filled .env never produces a simulator that accepts a mix of demo and real values.
+        """
+        env = os.environ if environ is None else environ
+        creds: dict[str, object] = {}
+        if all(env.get(k) for k in ("RC_CLIENT_ID", "RC_CLIENT_SECRET", "RC_JWT")):
+            creds.update(
+                client_id=env["RC_CLIENT_ID"], client_secret=env["RC_CLIENT_SECRET"], jwt=env["RC_JWT"]
+            )
+        for var, name in (
+            ("RC_USERNAME", "username"),
+            ("RC_PASSWORD", "password"),
+            ("RC_EXTENSION", "extension"),
+        ):
+            if env.get(var):
+                creds[name] = env[var]
+        creds.update(overrides)
+        return cls(**creds)  # type: ignore[arg-type]

@@ -1,0 +1,158 @@
+"""Injected faults: the ways a real network and a real RingCentral misbehave, on demand.
+
+Everything is off by default. Tests flip the random rates or schedule one-shot faults while the
+simulator runs, so a client's retry and integrity logic can be exercised deterministically.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+
+# Kinds a test can schedule. Status kinds answer with that HTTP status; "429" is a burst from another
+# limiter (no X-Rate-Limit-* headers); "truncate" cuts a binary body short; "drop" closes the
+# connection without any answer; "slow" delays the answer.
+FAULT_KINDS = ("500", "502", "503", "504", "429", "truncate", "drop", "slow")
+EXPORT_FAILURE_STATUSES = ("AttemptFailed", "Failed")
+
+
+@dataclass
+class Fault:
+    """One fault chosen for one request."""
+
+    kind: str
+    retry_after: float | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class _Scheduled:
+    kind: str
+    remaining: int
+    path_contains: str | None
+    host: str | None
+    retry_after: float | None
+    seconds: float
+
+
+@dataclass
+class FaultConfig:
+    """Fault rates and one-shot faults; safe to change from a test thread while the servers run."""
+
+    seed: int = 0
+    error_5xx_rate: float = 0.0
+    burst_429_rate: float = 0.0
+    # Retry-After announced by random 429 bursts; None sends none (clients must then wait >= 30 s).
+    burst_retry_after: float | None = 1.0
+    truncate_rate: float = 0.0
+    slow_seconds: float = 0.0
+    # Share of requests delayed by slow_seconds (1.0: all of them, when slow_seconds > 0).
+    slow_rate: float = 1.0
+    drop_rate: float = 0.0
+    _scheduled: list[_Scheduled] = field(default_factory=list, repr=False, compare=False)
+    _export_failures: list[str] = field(default_factory=list, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _rng: random.Random | None = field(default=None, repr=False, compare=False)
+
+    def schedule(
+        self,
+        kind: str,
+        count: int = 1,
+        path_contains: str | None = None,
+        retry_after: float | None = None,
+        seconds: float = 0.0,
+        host: str | None = None,
+    ) -> None:
+        """Make the next `count` matching requests fail with `kind` (see FAULT_KINDS).
+
+        `path_contains` limits it to paths containing that text, `host` to 'platform' or 'media';
+        `retry_after` adds a Retry-After header to status faults; `seconds` is the delay of "slow".
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS}")
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        if host not in (None, "platform", "media"):
+            raise ValueError("host must be None, 'platform' or 'media'")
+        with self._lock:
+            self._scheduled.append(_Scheduled(kind, count, path_contains, host, retry_after, seconds))
+
+    def fail_next_exports(self, n: int, status: str = "Failed") -> None:
+        """Make the next `n` message-store export tasks end in `status` instead of Completed."""
+        if status not in EXPORT_FAILURE_STATUSES:
+            raise ValueError(f"status must be one of {EXPORT_FAILURE_STATUSES}")
+        with self._lock:
+            self._export_failures.extend([status] * n)
+
+    def clear(self) -> None:
+        """Switch every fault off: rates to zero and pending one-shots dropped."""
+        with self._lock:
+            self._scheduled.clear()
+            self._export_failures.clear()
+            self.error_5xx_rate = self.burst_429_rate = self.truncate_rate = self.drop_rate = 0.0
+            self.slow_seconds = 0.0
+
+    def pending(self) -> int:
+        """How many scheduled one-shot faults have not fired yet."""
+        with self._lock:
+            return sum(s.remaining for s in self._scheduled)
+
+    def take_export_failure(self) -> str | None:
+        """The failure status for a newly created export task, if one was requested."""
+        with self._lock:
+            return self._export_failures.pop(0) if self._export_failures else None
+
+    def pick(self, path: str, host: str, binary: bool) -> Fault | None:
+        """The fault, if any, for one request. Scheduled faults win over random ones.
+
+        Truncation only applies to binary bodies, so a scheduled truncate waits for a binary request.
+        """
+        with self._lock:
+            for item in self._scheduled:
+                if item.path_contains is not None and item.path_contains not in path:
+                    continue
+                if item.host is not None and item.host != host:
+                    continue
+                if item.kind == "truncate" and not binary:
+                    continue
+                item.remaining -= 1
+                if item.remaining <= 0:
+                    self._scheduled.remove(item)
+                return Fault(item.kind, item.retry_after, item.seconds)
+            return self._pick_random(binary)
+
+    def _pick_random(self, binary: bool) -> Fault | None:
+        if not (self.error_5xx_rate or self.burst_429_rate or self.truncate_rate or self.drop_rate):
+            if self.slow_seconds > 0:
+                return self._maybe_slow()
+            return None
+        if self._rng is None:
+            # Seeded lazily so that changing `seed` before the first request still takes effect.
+            self._rng = random.Random(f"faults:{self.seed}")
+        draw = self._rng.random()
+        for kind, rate in (
+            ("drop", self.drop_rate),
+            ("5xx", self.error_5xx_rate),
+            ("429", self.burst_429_rate),
+            ("truncate", self.truncate_rate if binary else 0.0),
+        ):
+            if draw < rate:
+                if kind == "5xx":
+                    return Fault(self._rng.choice(("500", "502", "503", "504")))
+                if kind == "429":
+                    return Fault("429", self.burst_retry_after)
+                return Fault(kind)
+            draw -= rate
+        return self._maybe_slow()
+
+    def _maybe_slow(self) -> Fault | None:
+        if self.slow_seconds <= 0:
+            return None
+        if self.slow_rate >= 1.0:
+            return Fault("slow", seconds=self.slow_seconds)
+        if self._rng is None:
+            self._rng = random.Random(f"faults:{self.seed}")
+        if self._rng.random() < self.slow_rate:
+            return Fault("slow", seconds=self.slow_seconds)
+        return None
