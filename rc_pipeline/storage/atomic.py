@@ -1,0 +1,142 @@
+"""Atomic file publication: a reader sees the old file or the new one, never a partial one.
+
+Local files are written to a sibling temp name, fsynced, then ``os.replace``d
+(atomic on POSIX within a directory). Remote fsspec files are written to a temp
+key and then moved: object stores make each PUT atomic, so the move only keeps
+half-written uploads away from the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from rc_pipeline.storage.layout import TEMP_PREFIX
+
+
+def is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    """True when paths of ``fs`` are ordinary local paths usable by os and DuckDB."""
+    return isinstance(fs, LocalFileSystem)
+
+
+def temp_sibling(path: str) -> str:
+    """A unique temp name in the same directory as ``path`` (same filesystem, so rename is atomic)."""
+    head, _, name = path.rpartition("/")
+    return f"{head}/{TEMP_PREFIX}{uuid.uuid4().hex}-{name}"
+
+
+def _fsync_dir(directory: str) -> None:
+    # The rename itself lives in the directory entry: without this a crash can lose it.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _local_fs() -> fsspec.AbstractFileSystem:
+    return fsspec.filesystem("file")
+
+
+@contextlib.contextmanager
+def atomic_open(
+    path: str,
+    mode: str = "wb",
+    fs: fsspec.AbstractFileSystem | None = None,
+    before_publish: Callable[[], None] | None = None,
+) -> Iterator[IO[bytes]]:
+    """Open ``path`` for writing so that it appears whole or not at all.
+
+    On exception the temp file is removed and any previous file at ``path`` is untouched.
+    ``before_publish`` runs once the new content is complete and durable, just before the
+    rename: the place to retract a commit marker that must not outlive the old file.
+    """
+    if mode not in {"wb", "w"}:
+        raise ValueError("atomic_open only writes: mode must be 'wb' or 'w'")
+    fs = fs or _local_fs()
+    if is_local(fs):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = temp_sibling(path)
+        try:
+            with open(tmp, mode) as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            if before_publish:
+                before_publish()
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(tmp)
+            raise
+        _fsync_dir(os.path.dirname(path))
+        return
+    tmp = temp_sibling(path)
+    try:
+        with fs.open(tmp, mode) as handle:
+            yield handle
+        if before_publish:
+            before_publish()
+        fs.mv(tmp, path)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            fs.rm(tmp)
+        raise
+
+
+def atomic_write_bytes(path: str, data: bytes, fs: fsspec.AbstractFileSystem | None = None) -> None:
+    """Write ``data`` to ``path`` atomically (see `atomic_open`)."""
+    with atomic_open(path, "wb", fs=fs) as handle:
+        handle.write(data)
+
+
+@contextlib.contextmanager
+def staged_local_file(path: str, fs: fsspec.AbstractFileSystem | None = None) -> Iterator[Path]:
+    """Yield a local path to fill (by any writer, e.g. an HTTP download); publish it to ``path`` on success.
+
+    For a local ``fs`` the staging file is a temp sibling of ``path`` so publication is one
+    ``os.replace``. For a remote ``fs`` it is a local temp file uploaded with ``put`` and then
+    moved into place. Nothing is published, and the staging file is removed, on exception.
+    """
+    fs = fs or _local_fs()
+    if is_local(fs):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = temp_sibling(path)
+        try:
+            yield Path(tmp)
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(tmp)
+            raise
+        _fsync_dir(os.path.dirname(path))
+        return
+    fd, local_tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix="-" + path.rpartition("/")[2])
+    os.close(fd)
+    remote_tmp = temp_sibling(path)
+    try:
+        yield Path(local_tmp)
+        fs.put(local_tmp, remote_tmp)
+        fs.mv(remote_tmp, path)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            fs.rm(remote_tmp)
+        raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(local_tmp)

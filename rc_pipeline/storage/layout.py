@@ -1,0 +1,134 @@
+"""Where every file of the archive lives, relative to the archive root.
+
+This module is the only place that knows the layout; everything else asks
+`ArchiveStorage` for paths. The tree under the root (a local directory or an
+fsspec URL such as ``s3://bucket/prefix``)::
+
+    <root>/
+    ├── raw/                                    system of record, bytes as received
+    │   ├── call_log/
+    │   │   └── date=YYYY-MM-DD/
+    │   │       ├── pages.ndjson.gz             one line per API page (gzip NDJSON)
+    │   │       └── _manifest.json              window, page/record counts, fetched_at, sha256;
+    │   │                                       written last: it is the partition's commit marker
+    │   ├── extensions/
+    │   │   └── snapshot=YYYY-MM-DD/
+    │   │       ├── pages.ndjson.gz             the extension list as received
+    │   │       └── _manifest.json
+    │   └── message_store/                      reserved for the message-store assets
+    │       └── date=YYYY-MM-DD/
+    │           ├── pages.ndjson.gz
+    │           └── _manifest.json
+    ├── parquet/                                typed, rebuilt from raw at will
+    │   ├── calls/date=YYYY-MM-DD/part-0.parquet
+    │   ├── call_legs/date=YYYY-MM-DD/part-0.parquet
+    │   ├── recordings/date=YYYY-MM-DD/manifest.parquet
+    │   └── extensions/snapshot=YYYY-MM-DD/part-0.parquet
+    ├── recordings/YYYY/MM/DD/<recordingId>.<mp3|wav>
+    ├── message_store/content/YYYY/MM/DD/<messageId>/<attachmentId>.<ext>   (reserved)
+    └── warehouse.duckdb                        local roots only; remote roots configure a local path
+
+Partition keys are UTC calendar days. Temporary files are siblings of their
+target named ``.tmp-<uuid>-<name>``; readers ignore anything starting with a dot.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import StrEnum
+
+
+class Dataset(StrEnum):
+    """Partitioned datasets of the archive; the value is the directory under the root."""
+
+    RAW_CALL_LOG = "raw/call_log"
+    RAW_EXTENSIONS = "raw/extensions"
+    RAW_MESSAGE_STORE = "raw/message_store"
+    CALLS = "parquet/calls"
+    CALL_LEGS = "parquet/call_legs"
+    RECORDINGS = "parquet/recordings"
+    EXTENSIONS = "parquet/extensions"
+
+
+# Hive-style key of each dataset's partition directories; extensions are point-in-time
+# snapshots of the directory, not activity of a day, so the key says so.
+PARTITION_KEY: dict[Dataset, str] = {
+    Dataset.RAW_CALL_LOG: "date",
+    Dataset.RAW_EXTENSIONS: "snapshot",
+    Dataset.RAW_MESSAGE_STORE: "date",
+    Dataset.CALLS: "date",
+    Dataset.CALL_LEGS: "date",
+    Dataset.RECORDINGS: "date",
+    Dataset.EXTENSIONS: "snapshot",
+}
+
+# The file that, when present, makes a partition complete.
+PARTITION_FILE: dict[Dataset, str] = {
+    Dataset.RAW_CALL_LOG: "_manifest.json",
+    Dataset.RAW_EXTENSIONS: "_manifest.json",
+    Dataset.RAW_MESSAGE_STORE: "_manifest.json",
+    Dataset.CALLS: "part-0.parquet",
+    Dataset.CALL_LEGS: "part-0.parquet",
+    Dataset.RECORDINGS: "manifest.parquet",
+    Dataset.EXTENSIONS: "part-0.parquet",
+}
+
+RAW_PAGES_FILE = "pages.ndjson.gz"
+RAW_MANIFEST_FILE = "_manifest.json"
+RECORDINGS_DIR = "recordings"
+MESSAGE_CONTENT_DIR = "message_store/content"
+WAREHOUSE_FILE = "warehouse.duckdb"
+TEMP_PREFIX = ".tmp-"
+RAW_DATASETS = frozenset({Dataset.RAW_CALL_LOG, Dataset.RAW_EXTENSIONS, Dataset.RAW_MESSAGE_STORE})
+
+# RingCentral sends audio/mpeg or audio/wav; the aliases cover header variants seen in the wild.
+RECORDING_EXTENSIONS: dict[str, str] = {
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/wave": "wav",
+    "mp3": "mp3",
+    "wav": "wav",
+}
+
+# Ids become file names: anything but these characters could escape the directory.
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def partition_dir_name(dataset: Dataset, day: date) -> str:
+    """``date=YYYY-MM-DD`` (or ``snapshot=...``) for one partition of a dataset."""
+    return f"{PARTITION_KEY[dataset]}={day.isoformat()}"
+
+
+def parse_partition_dir_name(dataset: Dataset, name: str) -> date | None:
+    """The day a partition directory stands for, or None for names that are not partitions."""
+    prefix = PARTITION_KEY[dataset] + "="
+    if not name.startswith(prefix):
+        return None
+    try:
+        return date.fromisoformat(name[len(prefix) :])
+    except ValueError:
+        return None
+
+
+def day_dirs(day: date) -> str:
+    """``YYYY/MM/DD``: blob stores shard better by day than by one flat directory."""
+    return f"{day.year:04d}/{day.month:02d}/{day.day:02d}"
+
+
+def safe_name(value: str, what: str) -> str:
+    """Return ``value`` if it is safe as a single path component, else raise ValueError."""
+    if not _SAFE_NAME.match(value) or value in {".", ".."}:
+        raise ValueError(f"{what} {value!r} is not safe as a file name")
+    return value
+
+
+def recording_extension(content_type: str) -> str:
+    """File extension for a recording's content type (``audio/mpeg`` -> ``mp3``)."""
+    key = content_type.split(";", 1)[0].strip().lower()
+    try:
+        return RECORDING_EXTENSIONS[key]
+    except KeyError:
+        raise ValueError(f"unsupported recording content type {content_type!r}") from None

@@ -1,0 +1,116 @@
+"""Build the DuckDB analytics file beside its target and swap it in atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from rc_pipeline.storage import ArchiveStorage, Dataset
+from rc_pipeline.transform.schemas import (
+    CALL_LEGS_SCHEMA,
+    CALLS_SCHEMA,
+    EXTENSIONS_SCHEMA,
+    RECORDINGS_MANIFEST_SCHEMA,
+)
+from rc_pipeline.warehouse.views import LATEST_EXTENSIONS_SQL, MART_SQL, parquet_view_sql
+
+# View name -> (dataset it reads, explicit schema). Extensions are read as their history;
+# `extensions` (the latest snapshot) is derived from it.
+DATASET_VIEWS: dict[str, tuple[Dataset, pa.Schema]] = {
+    "calls": (Dataset.CALLS, CALLS_SCHEMA),
+    "call_legs": (Dataset.CALL_LEGS, CALL_LEGS_SCHEMA),
+    "recordings": (Dataset.RECORDINGS, RECORDINGS_MANIFEST_SCHEMA),
+    "extensions_history": (Dataset.EXTENSIONS, EXTENSIONS_SCHEMA),
+}
+
+
+@dataclass(frozen=True)
+class WarehouseStats:
+    """What a warehouse build produced."""
+
+    path: str
+    views: tuple[str, ...]
+    marts: tuple[str, ...]
+    row_counts: dict[str, int] = field(default_factory=dict)
+    empty_datasets: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    def metadata(self) -> dict[str, Any]:
+        """Plain, JSON-ready summary (for run metadata and logs)."""
+        return {
+            "path": self.path,
+            "views": list(self.views),
+            "marts": list(self.marts),
+            "row_counts": dict(self.row_counts),
+            "empty_datasets": list(self.empty_datasets),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _glob_if_any(storage: ArchiveStorage, dataset: Dataset) -> str | None:
+    """The dataset's glob in the form DuckDB reads (absolute path or URL), or None without files."""
+    pattern = storage.parquet_glob(dataset)
+    if not storage.fs.glob(pattern):
+        return None
+    return storage.url(pattern)
+
+
+def _remove_quietly(path: Path) -> None:
+    for candidate in (path, path.with_name(path.name + ".wal")):
+        with contextlib.suppress(FileNotFoundError):
+            candidate.unlink()
+
+
+def build_warehouse(
+    storage: ArchiveStorage, target_path: str | os.PathLike[str] | None = None
+) -> WarehouseStats:
+    """Rebuild the warehouse at ``target_path`` (default: ``storage.warehouse_path``).
+
+    The new database is written under a temp name in the target's directory, closed, and
+    then renamed over the target. Connections open on the old file keep reading the old
+    inode untouched; new connections open the new file; nobody sees a half-built one.
+    Views reference Parquet by absolute path (or URL), so the file works from any CWD.
+    """
+    started = time.monotonic()
+    target = Path(target_path if target_path is not None else storage.warehouse_path).expanduser().resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".tmp-{uuid.uuid4().hex}-{target.name}")
+    empty: list[str] = []
+    counts: dict[str, int] = {}
+    try:
+        connection = duckdb.connect(str(temp))
+        try:
+            for view, (dataset, schema) in DATASET_VIEWS.items():
+                glob = _glob_if_any(storage, dataset)
+                if glob is None:
+                    empty.append(view)
+                connection.execute(parquet_view_sql(view, glob, schema))
+            connection.execute(LATEST_EXTENSIONS_SQL)
+            for sql in MART_SQL.values():
+                connection.execute(sql)
+            for view in (*DATASET_VIEWS, "extensions"):
+                row = connection.execute(f'SELECT count(*) FROM "{view}"').fetchone()
+                counts[view] = int(row[0]) if row else 0
+            connection.execute("CHECKPOINT")
+        finally:
+            connection.close()
+        os.replace(temp, target)
+    except BaseException:
+        _remove_quietly(temp)
+        raise
+    return WarehouseStats(
+        path=str(target),
+        views=(*DATASET_VIEWS, "extensions"),
+        marts=tuple(MART_SQL),
+        row_counts=counts,
+        empty_datasets=tuple(empty),
+        seconds=time.monotonic() - started,
+    )
