@@ -13,13 +13,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def spec_path() -> Path:
-    return Path(os.environ.get("RC_OPENAPI_SPEC", ROOT.parent / "shared" / "ringcentral" / "rc-public-openapi.yml"))
+    return Path(
+        os.environ.get("RC_OPENAPI_SPEC", ROOT.parent / "shared" / "ringcentral" / "rc-public-openapi.yml")
+    )
 
 
 def test_table_matches_the_spec():
     spec = spec_path()
     if not spec.exists():
-        pytest.skip(f"RingCentral OpenAPI spec absent at {spec} (set RC_OPENAPI_SPEC): cannot compare the table")
+        pytest.skip(
+            f"RingCentral OpenAPI spec absent at {spec} (set RC_OPENAPI_SPEC): cannot compare the table"
+        )
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "generate_api_facts.py"), "--check", "--spec", str(spec)],
         capture_output=True,
@@ -36,6 +40,9 @@ def test_groups_of_the_operations_the_archive_depends_on():
     assert match_operation("GET", f"{acc}/extension/1/message-store/2/content/3").throttling_group == "Medium"
     assert match_operation("POST", "/restapi/oauth/token").throttling_group == "Auth"
     # Literal segments win over parameters: the archive list is not a task read.
-    assert match_operation("GET", f"{acc}/message-store-report/t1/archive").operation_id == "readMessageStoreReportArchive"
+    assert (
+        match_operation("GET", f"{acc}/message-store-report/t1/archive").operation_id
+        == "readMessageStoreReportArchive"
+    )
     assert match_operation("GET", f"{acc}/recording/123").app_permission == "ReadCallRecording"
     assert {op.throttling_group for op in OPERATIONS} <= {"Light", "Medium", "Heavy", "Auth"}

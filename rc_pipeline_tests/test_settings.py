@@ -2,7 +2,11 @@ import pytest
 
 from rc_pipeline.ringcentral import RingCentralSettings, SettingsError, derive_media_url
 
-BASE = {"RC_SERVER_URL": "https://platform.ringcentral.com", "RC_CLIENT_ID": "id", "RC_CLIENT_SECRET": "s3cret"}
+BASE = {
+    "RC_SERVER_URL": "https://platform.ringcentral.com",
+    "RC_CLIENT_ID": "id",
+    "RC_CLIENT_SECRET": "s3cret",
+}
 
 
 def test_jwt_settings_from_env_and_media_host_derived():
@@ -12,7 +16,10 @@ def test_jwt_settings_from_env_and_media_host_derived():
 
 
 def test_media_url_derivation_and_override():
-    assert derive_media_url("https://platform.devtest.ringcentral.com") == "https://media.devtest.ringcentral.com"
+    assert (
+        derive_media_url("https://platform.devtest.ringcentral.com")
+        == "https://media.devtest.ringcentral.com"
+    )
     assert derive_media_url("http://127.0.0.1:8765") == "http://127.0.0.1:8765"
     s = RingCentralSettings.from_env({**BASE, "RC_JWT": "j", "RC_MEDIA_URL": "http://127.0.0.1:9999/"})
     assert s.media_url == "http://127.0.0.1:9999"
@@ -38,7 +45,9 @@ def test_missing_or_contradictory_settings_name_the_variable(env, named):
 
 
 def test_password_grant_is_legacy_option():
-    s = RingCentralSettings.from_env({**BASE, "RC_USERNAME": "+16505550100", "RC_PASSWORD": "pw", "RC_EXTENSION": "101"})
+    s = RingCentralSettings.from_env(
+        {**BASE, "RC_USERNAME": "+16505550100", "RC_PASSWORD": "pw", "RC_EXTENSION": "101"}
+    )
     assert s.grant == "password"
 
 

@@ -56,7 +56,7 @@ class TokenManager:
     def __init__(
         self,
         settings: RingCentralSettings,
-        post_form: Callable[[str, dict[str, str]], httpx.Response],
+        post_form: Callable[..., httpx.Response],
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -149,7 +149,7 @@ class TokenManager:
         if token is None:
             return
         try:
-            self._post_form(REVOKE_PATH, {"token": token.access_token})
+            self._post_form(REVOKE_PATH, {"token": token.access_token}, retry=False)
         except (RingCentralError, httpx.HTTPError):
             pass
 

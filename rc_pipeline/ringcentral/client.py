@@ -167,7 +167,9 @@ class RingCentralClient:
         base = self._ext(extension_id) if extension_id is not None else self.account
         return iter_pages(self.session, f"{base}/call-log", params)
 
-    def iter_call_log(self, date_from: datetime, date_to: datetime, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    def iter_call_log(
+        self, date_from: datetime, date_to: datetime, **kwargs: Any
+    ) -> Iterator[dict[str, Any]]:
         for page in self.iter_call_log_pages(date_from, date_to, **kwargs):
             yield from page.records
 
@@ -239,9 +241,11 @@ class RingCentralClient:
         ids = [str(i) for i in recording_ids]
         if not ids:
             raise ValueError("no recording ids given: refusing an empty delete")
-        self.session.request(
-            "DELETE", f"{self.account}/call-recordings", json={"records": [{"id": i} for i in ids]}
-        )
+        # The spec caps one request at 100 ids.
+        for start in range(0, len(ids), 100):
+            self.session.request(
+                "DELETE", f"{self.account}/call-recordings", json={"records": ids[start : start + 100]}
+            )
 
     # -- message store ------------------------------------------------------------------------------
 
@@ -255,12 +259,18 @@ class RingCentralClient:
         availability: Sequence[str] | None = None,
         **filters: Any,
     ) -> Iterator[Page]:
-        params: dict[str, Any] = {**window_params(date_from, date_to), "messageType": list(message_types), **filters}
+        params: dict[str, Any] = {
+            **window_params(date_from, date_to),
+            "messageType": list(message_types),
+            **filters,
+        }
         if availability:
             params["availability"] = list(availability)
         return iter_pages(self.session, f"{self._ext(extension_id)}/message-store", params)
 
-    def iter_messages(self, extension_id: int | str, date_from: datetime, date_to: datetime, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    def iter_messages(
+        self, extension_id: int | str, date_from: datetime, date_to: datetime, **kwargs: Any
+    ) -> Iterator[dict[str, Any]]:
         for page in self.iter_message_pages(extension_id, date_from, date_to, **kwargs):
             yield from page.records
 
@@ -272,7 +282,9 @@ class RingCentralClient:
         ids = [str(i) for i in message_ids]
         for start in range(0, len(ids), MAX_BULK_IDS):
             chunk = ids[start : start + MAX_BULK_IDS]
-            response = self.session.request("GET", f"{self._ext(extension_id)}/message-store/{','.join(chunk)}")
+            response = self.session.request(
+                "GET", f"{self._ext(extension_id)}/message-store/{','.join(chunk)}"
+            )
             if len(chunk) == 1:
                 items.append(BulkItem(status=response.status_code, body=response.json()))
             else:
@@ -306,16 +318,22 @@ class RingCentralClient:
         response = self.session.request("PUT", path, json=body)
         return parse_multipart(response.headers.get("Content-Type", ""), response.content)
 
-    def delete_messages(self, extension_id: int | str, message_ids: Sequence[int | str], *, purge: bool = False) -> None:
+    def delete_messages(
+        self, extension_id: int | str, message_ids: Sequence[int | str], *, purge: bool = False
+    ) -> None:
         """Delete messages by id: first call marks them Deleted, a second (or purge=True) purges.
 
         RingCentral treats a bulk delete without ids as "delete everything", so an empty list is refused.
         """
         ids = [str(i) for i in message_ids if str(i).strip()]
         if not ids:
-            raise ValueError("no message ids given: refusing a delete that RingCentral would apply to all messages")
+            raise ValueError(
+                "no message ids given: refusing a delete that RingCentral would apply to all messages"
+            )
         params = {"purge": "true"} if purge else None
-        self.session.request("DELETE", f"{self._ext(extension_id)}/message-store/{','.join(ids)}", params=params)
+        self.session.request(
+            "DELETE", f"{self._ext(extension_id)}/message-store/{','.join(ids)}", params=params
+        )
 
     def delete_messages_by_filter(
         self,

@@ -117,7 +117,9 @@ def error_from_body(status: int, body: Any, request: str) -> RingCentralError:
         if body.get("error") and not body.get("errorCode"):
             # OAuth shape: {"error": "invalid_grant", "errors": [{"errorCode": "OAU-140", ...}]}
             code = (errors[0].get("errorCode") if errors else None) or body["error"]
-            message = body.get("error_description") or (errors[0].get("message") if errors else None) or message
+            message = (
+                body.get("error_description") or (errors[0].get("message") if errors else None) or message
+            )
         for e in errors:
             param = param or e.get("parameterName")
             perm = perm or e.get("permissionName")

@@ -41,4 +41,6 @@ def parse_multipart(content_type: str, content: bytes) -> list[BulkItem]:
         raise InvalidRequest(
             f"multipart answer lists {len(statuses)} statuses but carries {len(bodies)} bodies"
         )
-    return [BulkItem(status=int(s.get("status", 0)), body=b or {}) for s, b in zip(statuses, bodies, strict=True)]
+    return [
+        BulkItem(status=int(s.get("status", 0)), body=b or {}) for s, b in zip(statuses, bodies, strict=True)
+    ]

@@ -29,7 +29,9 @@ def iso_utc(moment: datetime) -> str:
 
 def window_params(date_from: datetime, date_to: datetime) -> dict[str, str]:
     if date_to <= date_from:
-        raise ValueError(f"empty window: dateTo {date_to.isoformat()} is not after dateFrom {date_from.isoformat()}")
+        raise ValueError(
+            f"empty window: dateTo {date_to.isoformat()} is not after dateFrom {date_from.isoformat()}"
+        )
     return {"dateFrom": iso_utc(date_from), "dateTo": iso_utc(date_to)}
 
 
@@ -73,7 +75,9 @@ def iter_pages(
         try:
             body = response.json()
         except ValueError:
-            raise InvalidRequest("list response is not JSON", status=response.status_code, request=f"GET {path}") from None
+            raise InvalidRequest(
+                "list response is not JSON", status=response.status_code, request=f"GET {path}"
+            ) from None
         page = Page(url=str(response.url), raw=response.content, body=body)
         yield page
         first = False

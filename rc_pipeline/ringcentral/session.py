@@ -109,8 +109,11 @@ class ApiSession:
 
     # -- sending ------------------------------------------------------------------------------------
 
-    def _post_token_form(self, path: str, form: dict[str, str]) -> httpx.Response:
+    def _post_token_form(self, path: str, form: dict[str, str], *, retry: bool = True) -> httpx.Response:
         basic = httpx.BasicAuth(self.settings.client_id, self.settings.client_secret)
+        if not retry:
+            # Revocation is a courtesy: one attempt, no backoff (the token dies by expiry anyway).
+            return self._http.post(self.url(path), data=form, auth=basic, timeout=5.0)
         return self._send("POST", self.url(path), auth=basic, data=form, raise_for_status=False)
 
     def request(
@@ -158,7 +161,9 @@ class ApiSession:
         throttled = 0
         while True:
             attempt += 1
-            request = self._http.build_request(method, url, params=params, json=json, data=data, headers=headers)
+            request = self._http.build_request(
+                method, url, params=params, json=json, data=data, headers=headers
+            )
             try:
                 response = self._http.send(request, auth=auth, stream=stream)
             except httpx.TransportError as exc:

@@ -67,7 +67,9 @@ class RingCentralSettings:
                 "(JWT is the current one; the password grant is legacy)"
             )
         if not self.jwt and not password_flow:
-            raise SettingsError("RC_JWT is required (or RC_USERNAME and RC_PASSWORD for the legacy password grant)")
+            raise SettingsError(
+                "RC_JWT is required (or RC_USERNAME and RC_PASSWORD for the legacy password grant)"
+            )
         if password_flow and not (self.username and self.password):
             missing = "RC_PASSWORD" if self.username else "RC_USERNAME"
             raise SettingsError(f"{missing} is required with the legacy password grant")

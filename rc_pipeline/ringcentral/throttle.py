@@ -175,10 +175,7 @@ class Throttler:
 
     def snapshot(self) -> dict[str, GroupStats]:
         with self._lock:
-            return {
-                name: GroupStats(**vars(g.stats))
-                for name, g in sorted(self._groups.items())
-            }
+            return {name: GroupStats(**vars(g.stats)) for name, g in sorted(self._groups.items())}
 
 
 def retry_after_seconds(headers: Mapping[str, str], default: float) -> float:

@@ -62,7 +62,9 @@ class ThrottledTransport(httpx.BaseTransport):
             # for the full Retry-After: a request during the penalty would restart it.
             penalty = retry_after_seconds(response.headers, self._default_penalty)
             limiter.penalize(penalty)
-            log.warning("429 on %s %s: %s group paused %.1fs", request.method, request.url.path, group, penalty)
+            log.warning(
+                "429 on %s %s: %s group paused %.1fs", request.method, request.url.path, group, penalty
+            )
         response.extensions["rc_throttling_group"] = group
         log.debug("%s %s -> %s [%s]", request.method, request.url.path, response.status_code, group)
         return response
