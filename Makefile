@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install test lint format demo ui simulator bench clean
+.PHONY: install test lint format demo ui simulator bench clean dagster-home
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,17 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-demo: $(STAMP)
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+dagster-home: $(DAGSTER_HOME)/dagster.yaml
+
+demo: $(STAMP) dagster-home
 	$(BIN)/rc-pipeline demo
+
+ui: $(STAMP) dagster-home
+	$(BIN)/rc-pipeline ui
 
 simulator: $(STAMP)
 	$(BIN)/rc-pipeline simulator

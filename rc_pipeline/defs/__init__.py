@@ -1,0 +1,1 @@
+"""Dagster definitions for the archive. Thin: assets call the client and storage; resources wrap them."""

@@ -1,0 +1,34 @@
+"""The DuckDB analytics layer, rebuilt whole into a new file and swapped in atomically."""
+
+import dagster as dg
+
+from rc_pipeline.warehouse import build_warehouse
+
+from .names import ANALYTICS_GROUP, CALL_LEGS, CALLS, DUCKDB_POOL, EXTENSIONS, RECORDINGS, WAREHOUSE
+from .resources import ArchiveResource
+
+
+def build_warehouse_assets() -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        key=WAREHOUSE,
+        deps=[CALLS, CALL_LEGS, RECORDINGS, EXTENSIONS],
+        pool=DUCKDB_POOL,
+        group_name=ANALYTICS_GROUP,
+        kinds={"duckdb"},
+        # Rebuild whenever any upstream partition changes (the default automation sensor evaluates it).
+        automation_condition=dg.AutomationCondition.eager(),
+        description=(
+            "warehouse.duckdb for analysts: views over every Parquet dataset and marts (daily volume, "
+            "missed-call rate, talk time, recording coverage). Built into a new file, then swapped in, "
+            "so open analyst connections never block it or see half a rebuild."
+        ),
+    )
+    def warehouse(context: dg.AssetExecutionContext, archive: ArchiveResource) -> dg.MaterializeResult:
+        storage = archive.storage()
+        stats = build_warehouse(storage, storage.warehouse_path)
+        context.log.info(f"warehouse rebuilt at {storage.warehouse_path}")
+        return dg.MaterializeResult(
+            metadata=stats.metadata() if hasattr(stats, "metadata") else {"path": storage.warehouse_path}
+        )
+
+    return [warehouse]

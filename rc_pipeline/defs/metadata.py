@@ -1,0 +1,57 @@
+"""Materialisation metadata a user actually reads: counts, bytes, API spend, waits, time, a preview."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+
+from rc_pipeline.ringcentral import ClientStats, RingCentralClient
+
+
+@dataclass
+class ApiSpend:
+    """Filled in when the `measure` block ends."""
+
+    stats: ClientStats = field(default_factory=ClientStats)
+    elapsed: float = 0.0
+
+    def metadata(self) -> dict[str, Any]:
+        s = self.stats
+        return {
+            "api_requests": dg.MetadataValue.int(s.total_requests),
+            "api_requests_by_group": dg.MetadataValue.json(dict(sorted(s.requests.items()))),
+            "api_429s": dg.MetadataValue.int(s.throttled_429),
+            "rate_limit_wait_s": dg.MetadataValue.float(round(s.throttle_wait_seconds, 2)),
+            "retries_5xx_or_network": dg.MetadataValue.int(s.server_errors + s.connection_errors),
+            "elapsed_s": dg.MetadataValue.float(round(self.elapsed, 2)),
+        }
+
+
+@contextmanager
+def measure(client: RingCentralClient) -> Iterator[ApiSpend]:
+    before = client.stats()
+    started = time.monotonic()
+    spend = ApiSpend()
+    try:
+        yield spend
+    finally:
+        spend.stats = client.stats().minus(before)
+        spend.elapsed = time.monotonic() - started
+
+
+def preview(table: pa.Table, columns: list[str], rows: int = 5) -> dg.MetadataValue:
+    """A small Markdown table of the first rows (the UI renders it on the materialisation)."""
+    cols = [c for c in columns if c in table.column_names]
+    head = table.select(cols).slice(0, rows).to_pylist()
+    if not head:
+        return dg.MetadataValue.md("_no rows_")
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in head:
+        lines.append("| " + " | ".join("" if row[c] is None else str(row[c]) for c in cols) + " |")
+    return dg.MetadataValue.md("\n".join(lines))

@@ -1,0 +1,58 @@
+"""The daily schedule: yesterday's partition plus a lookback, because RingCentral edits recent records."""
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from .config import PipelineConfig
+
+
+def partitions_to_archive(now: datetime, config: PipelineConfig) -> list[str]:
+    """Yesterday (in the account's timezone) and the `lookback_days` before it, oldest first.
+
+    Recordings attach to calls after they are first listed and records keep changing for a while, so
+    re-archiving the last few days is what keeps the archive complete.
+    """
+    today = now.astimezone(ZoneInfo(config.timezone)).date()
+    first = date.fromisoformat(config.start_date)
+    days = [today - timedelta(days=n) for n in range(config.lookback_days + 1, 0, -1)]
+    return [d.isoformat() for d in days if d >= first]
+
+
+def build_daily_schedule(job: dg.JobDefinition | Any, config: PipelineConfig) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        name="daily_archive",
+        job=job,
+        cron_schedule=f"0 {config.schedule_hour} * * *",
+        execution_timezone=config.timezone,
+        description=(
+            f"At {config.schedule_hour:02d}:00 {config.timezone}: archive yesterday and re-archive the "
+            f"{config.lookback_days} days before it."
+        ),
+    )
+    def daily_archive(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+        now = context.scheduled_execution_time
+        tick = now.astimezone(ZoneInfo(config.timezone)).date().isoformat()
+        return [
+            dg.RunRequest(
+                run_key=f"{key}@{tick}",
+                partition_key=key,
+                tags={"rc_pipeline/scheduled_on": tick, "rc_pipeline/lookback": str(key != keys[-1]).lower()},
+            )
+            for keys in [partitions_to_archive(now, config)]
+            for key in keys
+        ]
+
+    return daily_archive
+
+
+def build_snapshot_schedule(job: dg.JobDefinition | Any, config: PipelineConfig) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name="daily_directory_snapshot",
+        job=job,
+        cron_schedule=f"30 {config.schedule_hour} * * *",
+        execution_timezone=config.timezone,
+        description="Snapshot the extension directory once a day (history is kept per snapshot date).",
+    )
