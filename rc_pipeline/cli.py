@@ -34,7 +34,10 @@ def _archive(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from rc_pipeline.backfill import format_summary, run_archive
     from rc_pipeline.definitions import build_definitions
+    from rc_pipeline.ringcentral import RingCentralSettings
 
+    # Fail before any run starts, naming the variable, rather than inside the first Dagster step.
+    RingCentralSettings.from_env()
     summaries = run_archive(
         build_definitions(),
         args.start,

@@ -35,12 +35,14 @@ class RecordingTransport:
 
         self.inner = inner or httpx.HTTPTransport(retries=0)
         self.sent: list[tuple[float, str, str, dict[str, str], int]] = []
+        self.requests: list[Any] = []
 
     def handle_request(self, request: Any) -> Any:
         import time
 
         sent_at = time.monotonic()
         response = self.inner.handle_request(request)
+        self.requests.append(request)
         self.sent.append(
             (sent_at, request.method, str(request.url), dict(request.headers), response.status_code)
         )

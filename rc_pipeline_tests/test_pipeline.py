@@ -67,6 +67,9 @@ def test_one_partition_equals_the_simulators_ground_truth(account, tmp_path):
         assert row["content_type"] == content_type
         assert Path(row["path"]).suffix == (".mp3" if content_type == "audio/mpeg" else ".wav")
         assert f"/recordings/{day:%Y/%m/%d}/" in row["path"]
+        call = next(r for r in truth if r["id"] == row["call_id"])
+        # The simulator records the whole call: the audio's own header must say about as long.
+        assert abs(row["duration_s"] - call["duration"]) <= 1
 
 
 def test_rematerialising_changes_nothing_and_downloads_nothing(account, tmp_path):

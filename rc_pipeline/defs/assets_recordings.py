@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 
 from rc_pipeline.ringcentral import NotFound, RingCentralClient, RingCentralError
 from rc_pipeline.storage import ArchiveStorage, Dataset
+from rc_pipeline.transform.audio import audio_seconds
 from rc_pipeline.transform.call_log import read_partition
 from rc_pipeline.transform.recordings import RecordingRef, recordings_referenced, write_recordings_manifest
 
@@ -51,6 +52,7 @@ def fetch_recording(
             {"id": ref.recording_id, "contentUri": ref.content_uri} if ref.content_uri else ref.recording_id,
             incoming,
         )
+        seconds = audio_seconds(incoming, result.content_type)
         path = storage.publish_recording(incoming, day, ref.recording_id, result.content_type or "")
     except NotFound as exc:
         # Gone at RingCentral (retention, deletion): record it; the completeness check lists it.
@@ -62,7 +64,7 @@ def fetch_recording(
         "content_type": result.content_type,
         "bytes": result.size,
         "sha256": result.sha256,
-        "duration_s": None,
+        "duration_s": round(seconds) if seconds is not None else None,
         "path": path,
         "status": "verified",
         "error": None,

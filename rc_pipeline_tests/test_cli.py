@@ -1,0 +1,66 @@
+"""The command line: backfill over a range, query, and clear errors."""
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from rc_pipeline.backfill import format_summary, run_archive
+from rc_pipeline.cli import main
+from rc_pipeline.storage import ArchiveStorage, Dataset
+from rc_pipeline_tests.pipelinehelpers import pipeline_for, yesterday
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_archive_range_runs_every_day_in_order_and_builds_the_warehouse(make_simulator, tmp_path, capsys):
+    sim = make_simulator(calls_per_day=25, extensions=6, days=4, rate_limit_scale=0.02)
+    defs = pipeline_for(sim, str(tmp_path))
+    end = yesterday()
+    start = end - timedelta(days=1)
+    summaries = run_archive(defs, start, end, show_progress=False)
+    assert [s.day for s in summaries] == [start.isoformat(), end.isoformat()]
+    assert all(not s.failures for s in summaries)
+    assert [s.calls for s in summaries] == [25, 25]
+    storage = ArchiveStorage(str(tmp_path))
+    assert storage.list_partitions(Dataset.CALLS) == [start, end]
+    table = format_summary(summaries)
+    assert "total" in table and " 50 " in table
+
+    assert main(["query", "--warehouse", storage.warehouse_path, "SELECT count(*) AS n FROM calls"]) == 0
+    assert "50" in capsys.readouterr().out
+    assert main(["query", "--warehouse", storage.warehouse_path, "SELEC nonsense"]) == 2
+    assert "syntax error" in capsys.readouterr().err
+
+
+def test_archive_rejects_a_backwards_range(capsys):
+    assert main(["archive", "--start", "2026-02-01", "--end", "2026-01-01"]) == 2
+    assert "before --start" in capsys.readouterr().err
+
+
+def test_missing_settings_name_the_variable():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RC_")}
+    env["DAGSTER_HOME"] = ""
+    result = subprocess.run(
+        [sys.executable, "-m", "rc_pipeline.cli", "archive", "--start", "2026-01-01", "--end", "2026-01-01"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "RC_SERVER_URL is required" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_code_location_loads_as_dagster_dev_loads_it():
+    result = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

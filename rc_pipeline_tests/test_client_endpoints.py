@@ -1,0 +1,166 @@
+"""Typed endpoints, one refresh under concurrency, and the client's requests checked against the spec."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from rc_pipeline.ringcentral import InvalidRequest, NotFound
+from rc_pipeline_tests.clienthelpers import RecordingTransport, client_for
+
+
+def last_day() -> tuple[datetime, datetime]:
+    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return end - timedelta(days=1), end
+
+
+def test_one_refresh_when_many_threads_find_the_token_expired(make_simulator):
+    sim = make_simulator(token_ttl=2.0)
+    transport = RecordingTransport()
+    with client_for(sim, transport=transport) as client:
+        client.login()
+        time.sleep(2.1)
+        barrier = threading.Barrier(6)
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                barrier.wait()
+                client.service_info()
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        stats = client.stats()
+    assert not errors
+    token_calls = [u for _, m, u, _, _ in transport.sent if u.endswith("/oauth/token")]
+    assert len(token_calls) == 2, "one login, then exactly one refresh for six threads"
+    assert stats.refreshes == 1
+
+
+def test_call_log_sync_full_then_incremental(make_simulator):
+    sim = make_simulator(calls_per_day=30, days=3)
+    with client_for(sim) as client:
+        full = client.call_log_sync("FSync", record_count=20, date_from=datetime.now(UTC) - timedelta(days=2))
+        assert full["syncInfo"]["syncType"] == "FSync"
+        assert 0 < len(full["records"]) <= 20
+        incremental = client.call_log_sync("ISync", sync_token=full["syncInfo"]["syncToken"])
+        assert incremental["syncInfo"]["syncType"] == "ISync"
+        with pytest.raises(InvalidRequest) as info:
+            client.call_log_sync("ISync", sync_token="not-a-token")
+        assert info.value.error_code.startswith("CLG-")
+        with pytest.raises(ValueError):
+            client.call_log_sync("ISync")
+
+
+def test_active_calls_service_info_and_retention_settings(simulator):
+    with client_for(simulator) as client:
+        assert isinstance(list(client.iter_active_calls()), list)
+        info = client.service_info()
+        assert "serviceFeatures" in info
+        assert (
+            client.get_message_store_configuration()["retentionPeriod"] == simulator.config.retention_period
+        )
+        assert client.set_message_store_configuration(30)["retentionPeriod"] == 30
+        assert client.get_message_store_configuration()["retentionPeriod"] == 30
+        with pytest.raises(ValueError, match="7..90"):
+            client.set_message_store_configuration(120)
+
+
+def messages_of_some_extension(sim, client):
+    start, end = last_day()
+    for ext in sim.account.extensions():
+        got = list(client.iter_messages(ext["id"], start, end))
+        if len(got) >= 2:
+            return ext["id"], got
+    raise AssertionError("no extension had two messages yesterday")
+
+
+def test_read_status_update_and_delete_by_filter(make_simulator):
+    sim = make_simulator(messages_per_day=6, extensions=6)
+    with client_for(sim) as client:
+        ext, messages = messages_of_some_extension(sim, client)
+        target = messages[0]["id"]
+        client.update_read_status(ext, [target], "Unread")
+        assert client.get_message(ext, target)["readStatus"] == "Unread"
+        client.update_read_status(ext, [target], "Read")
+        assert client.get_message(ext, target)["readStatus"] == "Read"
+        start, end = last_day()
+        client.delete_messages_by_filter(ext, date_to=end, purge=True)
+        assert list(client.iter_messages(ext, start, end)) == []
+
+
+def test_recording_delete_removes_the_content(make_simulator, tmp_path):
+    sim = make_simulator(calls_per_day=40)
+    start, end = last_day()
+    rec = next(r["recording"] for r in sim.account.call_records(start, end) if r.get("recording"))
+    with client_for(sim) as client:
+        assert client.get_recording(str(rec["id"]))["id"] == str(rec["id"])
+        client.delete_recordings([str(rec["id"])])
+        with pytest.raises(NotFound):
+            client.download_recording(rec, tmp_path / "gone.bin")
+        with pytest.raises(ValueError):
+            client.delete_recordings([])
+    assert not (tmp_path / "gone.bin").exists()
+
+
+@pytest.fixture(scope="session")
+def spec_api(openapi_spec):
+    from jsonschema_path import SchemaPath
+    from openapi_core import Config, OpenAPI
+
+    return OpenAPI(SchemaPath.from_dict(openapi_spec), config=Config(spec_validator_cls=None))
+
+
+def test_client_requests_validate_against_the_spec(make_simulator, spec_api, openapi_spec, tmp_path):
+    """Every request the client sends for the archive's operations is valid per the official spec."""
+    from openapi_core.testing import MockRequest
+
+    sim = make_simulator(calls_per_day=30, messages_per_day=4, extensions=5, export_task_seconds=0.2)
+    transport = RecordingTransport()
+    start, end = last_day()
+    with client_for(sim, transport=transport) as client:
+        list(client.iter_extensions())
+        records = list(client.iter_call_log(start, end, view="Detailed"))
+        client.get_call_records([records[0]["id"]])
+        client.call_log_sync("FSync", record_count=10)
+        list(client.iter_active_calls())
+        rec = next(r["recording"] for r in records if r.get("recording"))
+        client.get_recording(str(rec["id"]))
+        client.download_recording(rec, tmp_path / "r.bin")
+        ext, messages = messages_of_some_extension(sim, client)
+        client.get_message(ext, messages[0]["id"])
+        client.update_read_status(ext, [messages[0]["id"]], "Read")
+        task = client.create_message_store_report(start, end)
+        client.get_message_store_report(task["id"])
+        client.get_message_store_configuration()
+        client.set_message_store_configuration(60)
+        client.service_info()
+    servers = [s["url"] for s in openapi_spec["servers"]]
+    platform = next(s for s in servers if "media" not in s)
+    media = next(s for s in servers if "media" in s)
+    checked = 0
+    for request in transport.requests:
+        if request.url.path.startswith("/restapi/oauth/"):
+            continue  # form-encoded OAuth bodies: covered by the token tests
+        host = media if "/content" in request.url.path else platform
+        body = request.content or None
+        mock = MockRequest(
+            host,
+            request.method.lower(),
+            request.url.path,
+            args=list(request.url.params.multi_items()),
+            headers=dict(request.headers),
+            data=body,
+            content_type=request.headers.get("content-type", "application/json").split(";")[0],
+        )
+        spec_api.validate_request(mock)
+        checked += 1
+    assert checked >= 14
