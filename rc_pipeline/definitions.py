@@ -46,6 +46,15 @@ def build_definitions(
         asset_checks=build_checks(daily),
         jobs=[archive_job, snapshot_job],
         schedules=[build_daily_schedule(archive_job, config), build_snapshot_schedule(snapshot_job, config)],
+        sensors=[
+            # Rebuild the warehouse after upstream partitions change. Running by default: Dagster's implicit
+            # automation sensor starts stopped, and a warehouse that silently stops refreshing misleads.
+            dg.AutomationConditionSensorDefinition(
+                "warehouse_automation",
+                target=dg.AssetSelection.assets(WAREHOUSE),
+                default_status=dg.DefaultSensorStatus.RUNNING,
+            )
+        ],
         resources=resources or {"ringcentral": ringcentral_from_env(), "archive": archive_from_env()},
         # One process per run: steps share one RingCentral client (one login, one throttle), and the
         # work is bound by RingCentral's rate limits, not by local CPU.

@@ -27,6 +27,8 @@ def build_daily_schedule(job: dg.JobDefinition | Any, config: PipelineConfig) ->
         job=job,
         cron_schedule=f"0 {config.schedule_hour} * * *",
         execution_timezone=config.timezone,
+        # On as soon as the code location loads: archiving exists to beat a deletion deadline.
+        default_status=dg.DefaultScheduleStatus.RUNNING,
         description=(
             f"At {config.schedule_hour:02d}:00 {config.timezone}: archive yesterday and re-archive the "
             f"{config.lookback_days} days before it."
@@ -54,5 +56,6 @@ def build_snapshot_schedule(job: dg.JobDefinition | Any, config: PipelineConfig)
         job=job,
         cron_schedule=f"30 {config.schedule_hour} * * *",
         execution_timezone=config.timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Snapshot the extension directory once a day (history is kept per snapshot date).",
     )
