@@ -80,6 +80,12 @@ def _query(argv: list[str]) -> int:
     return 0
 
 
+def _plan(argv: list[str]) -> int:
+    from rc_pipeline.plan import main as plan_main
+
+    return plan_main(argv)
+
+
 def _ui(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="rc-pipeline ui",
@@ -116,7 +122,10 @@ def _ui(argv: list[str]) -> int:
         )
         print(f"Dagster UI: http://127.0.0.1:{args.port}  (Ctrl-C stops both)")
         try:
-            return subprocess.call(["dagster", "dev", "-w", "workspace.yaml", "-p", str(args.port)], env=env)
+            return subprocess.call(
+                [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-p", str(args.port)],
+                env=env,
+            )
         except KeyboardInterrupt:
             return 0
 
@@ -125,6 +134,7 @@ COMMANDS = {
     "simulator": (_simulator, "run the local RingCentral simulator"),
     "archive": (_archive, "archive a date range (backfill) in this process"),
     "query": (_query, "run SQL against the DuckDB warehouse"),
+    "plan": (_plan, "estimate a backfill's requests and least time, and whether daily archiving keeps up"),
     "demo": (_demo, "archive a simulated account end to end and query it"),
     "ui": (_ui, "start the simulator and the Dagster UI wired to it"),
 }
