@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
+from collections.abc import Mapping
 
-from rc_pipeline.simulator.config import SimulatorConfig
-from rc_pipeline.simulator.server import start_simulator
+from rc_pipeline.simulator.config import SimulatorConfig, app_credentials_in_env
+from rc_pipeline.simulator.server import RunningSimulator, start_simulator
+
+# Printed instead of a secret the user supplied: they have it already, and a terminal or CI log
+# must not receive a copy.
+FROM_ENVIRONMENT = "<from environment>"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +33,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def env_lines(sim: RunningSimulator, environ: Mapping[str, str]) -> list[str]:
+    """The .env lines to print. Secrets taken from the environment are not echoed; demo ones are,
+    since they are documented and grant nothing outside this simulator."""
+    from_env = app_credentials_in_env(environ)
+    config = sim.config
+    password = FROM_ENVIRONMENT if environ.get("RC_PASSWORD") else config.password
+    return [
+        f"RC_SERVER_URL={sim.base_url}",
+        f"RC_MEDIA_URL={sim.media_url}",
+        f"RC_CLIENT_ID={sim.client_id}",  # an app's client id is not a secret
+        f"RC_CLIENT_SECRET={FROM_ENVIRONMENT if from_env else sim.client_secret}",
+        f"RC_JWT={FROM_ENVIRONMENT if from_env else sim.jwt}",
+        f"# account {sim.account_id}; legacy password grant: username={config.username} "
+        f"password={password} extension={config.extension}",
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = SimulatorConfig.from_env(
@@ -40,15 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     media_port = args.media_port if args.media_port is not None else (args.port + 1 if args.port else 0)
     sim = start_simulator(config, host=args.host, port=args.port, media_port=media_port)
     print("RingCentral simulator running. Put these lines in your .env:", flush=True)
-    print(f"RC_SERVER_URL={sim.base_url}")
-    print(f"RC_MEDIA_URL={sim.media_url}")
-    print(f"RC_CLIENT_ID={sim.client_id}")
-    print(f"RC_CLIENT_SECRET={sim.client_secret}")
-    print(f"RC_JWT={sim.jwt}")
-    print(
-        f"# account {sim.account_id}; legacy password grant: username={config.username} "
-        f"password={config.password} extension={config.extension}"
-    )
+    for line in env_lines(sim, os.environ):
+        print(line)
     print("Press Ctrl-C to stop.", flush=True)
     try:
         threading.Event().wait()

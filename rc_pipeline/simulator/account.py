@@ -7,7 +7,7 @@ import threading
 from datetime import datetime
 
 from rc_pipeline.simulator import media
-from rc_pipeline.simulator.calllog import CallFilter, CallLog
+from rc_pipeline.simulator.calllog import CallFilter, CallLog, RecordingRef
 from rc_pipeline.simulator.config import SimulatorConfig
 from rc_pipeline.simulator.directory import Extension, build_extensions, extension_record
 from rc_pipeline.simulator.media import BinaryContent
@@ -37,6 +37,7 @@ class Account:
             days=config.days,
             recording_share=config.recording_share,
             visibility_delay=config.call_visibility_delay,
+            recording_attach_delay=config.recording_attach_delay,
             base_url=base_url,
             media_url=media_url,
         )
@@ -74,10 +75,14 @@ class Account:
     # ---- call log ----------------------------------------------------------------------------
 
     def call_records(self, date_from: datetime, date_to: datetime, view: str = "Detailed") -> list[dict]:
-        """Every company call record the API lists for [date_from, date_to) right now, newest first."""
+        """Every company call record the API lists for [date_from, date_to) right now, newest first.
+
+        "Right now" matters: recordings attach `recording_attach_delay` after a call appears, so two
+        calls of this a few minutes apart can differ exactly as two listings would.
+        """
         now_ms = to_ms(now_utc())
         return [
-            self.calls.render(sk.day, i, view)
+            self.calls.render(sk.day, i, view, now_ms=now_ms)
             for sk, i in self.calls.iter_matches(to_ms(date_from), to_ms(date_to), now_ms, CallFilter())
         ]
 
@@ -94,8 +99,8 @@ class Account:
                 self._deleted_recordings.update(recording_ids)
         return missing
 
-    def recording_location(self, recording_id: str, now_ms: int) -> tuple[int, int] | None:
-        """(day, index) of the call owning a live recording, None when unknown or deleted."""
+    def recording_location(self, recording_id: str, now_ms: int) -> RecordingRef | None:
+        """The call (and leg) owning a live recording; None when unknown, not attached yet or deleted."""
         if self.recording_deleted(recording_id):
             return None
         return self.calls.locate_recording(recording_id, now_ms)
@@ -112,7 +117,7 @@ class Account:
         found = self.recording_location(recording_id, to_ms(now_utc()))
         if found is None:
             return None
-        content_type, size = self.calls.recording_format(*found)
+        content_type, size = self.calls.recording_format(found)
         if recording_id == self.large_recording_id():
             size = int(self.config.large_recording_bytes or size)
         if content_type == "audio/wav":

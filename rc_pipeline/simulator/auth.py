@@ -24,11 +24,21 @@ class Session:
 
 @dataclass(frozen=True)
 class TokenCheck:
-    """Outcome of checking a bearer token: a session, or the RingCentral error to answer with."""
+    """Outcome of checking a bearer token: a session, or the RingCentral error to answer with.
+
+    `error_code` is the specific OAU-xxx code; RingCentral nests it in `errors[]` under a top-level
+    "TokenInvalid" (see Gateway), so a client reading only the top level cannot tell why.
+    """
 
     session: Session | None
     error_code: str = ""
     message: str = ""
+
+
+EXPIRED = ("OAU-128", "Access token expired")
+CORRUPTED = ("OAU-129", "Access token corrupted")
+# RingCentral no longer knows a token that was revoked or replaced by a refresh: "not found".
+NOT_FOUND = ("OAU-213", "Token not found")
 
 
 class TokenStore:
@@ -39,8 +49,9 @@ class TokenStore:
         self.refresh_ttl = refresh_ttl
         self._by_access: dict[str, Session] = {}
         self._by_refresh: dict[str, Session] = {}
-        # Dead access tokens and why they died, so the error message says what happened.
-        self._retired: dict[str, str] = {}
+        # Access tokens that were revoked or replaced. They answer OAU-213, not OAU-129: RingCentral
+        # tells a token it has forgotten apart from one it never issued.
+        self._retired: set[str] = set()
         self._lock = threading.Lock()
 
     @staticmethod
@@ -64,7 +75,7 @@ class TokenStore:
         now = time.monotonic()
         if session.access_token:
             self._by_access.pop(session.access_token, None)
-            self._retired[session.access_token] = "Access token was replaced by a refresh"
+            self._retired.add(session.access_token)
         if session.refresh_token:
             self._by_refresh.pop(session.refresh_token, None)
         session.access_token = self._token("U1BCMDFQMDRQQVMwMX")
@@ -92,9 +103,9 @@ class TokenStore:
         with self._lock:
             session = self._by_access.get(access_token)
             if session is None:
-                return TokenCheck(None, "OAU-129", self._retired.get(access_token, "Access token corrupted"))
+                return TokenCheck(None, *(NOT_FOUND if access_token in self._retired else CORRUPTED))
             if session.access_expires <= time.monotonic():
-                return TokenCheck(None, "OAU-128", "Access token expired")
+                return TokenCheck(None, *EXPIRED)
             return TokenCheck(session)
 
     def revoke(self, token: str) -> bool:
@@ -106,7 +117,7 @@ class TokenStore:
             session.revoked = True
             self._by_access.pop(session.access_token, None)
             self._by_refresh.pop(session.refresh_token, None)
-            self._retired[session.access_token] = "Access token was revoked"
+            self._retired.add(session.access_token)
             return True
 
     def expires_in(self, session: Session) -> int:

@@ -25,7 +25,10 @@ from rc_pipeline.simulator.timefmt import iso_ms
 DAY_MS = 86_400_000
 MAX_CALL_SECONDS = 7200
 INDEX_SPAN = 10_000_000  # calls per day an id can address
+# Call-level and leg-level recording ids live in disjoint ranges (day * INDEX_SPAN stays below 1e13
+# until the year 2700), so an id alone says which recording it is.
 RECORDING_ID_OFFSET = 10_000_000_000_000
+LEG_RECORDING_ID_OFFSET = 20_000_000_000_000
 SKELETON_CACHE_DAYS = 6
 SHORT_RECORDING_SECONDS = 30
 
@@ -43,7 +46,12 @@ SCENARIOS = (
     ("internal", 7, "Voice", "Outbound"),
 )
 ANSWERED = frozenset({0, 1, 4, 5, 9})
+TRANSFERRED, FORWARDED = 4, 5  # scenarios whose second leg can carry its own recording
 REC_NONE, REC_AUTOMATIC, REC_ON_DEMAND, REC_SHORT = 0, 1, 2, 3
+KEPT = frozenset({REC_AUTOMATIC, REC_ON_DEMAND})
+# Share of recorded transfer legs whose call was recorded on that leg only (the recording rule
+# followed the call to the second agent), so the call itself carries no `recording`.
+LEG_ONLY_SHARE = 0.5
 CITIES = ("San Mateo, CA", "Austin, TX", "Denver, CO", "Boston, MA", "Chicago, IL", "Seattle, WA")
 
 
@@ -58,6 +66,9 @@ class DaySkeleton:
     scenario: array = field(default_factory=lambda: array("b"))
     recording: array = field(default_factory=lambda: array("b"))
     wav: array = field(default_factory=lambda: array("b"))
+    # Second leg of a transferred/forwarded call: its duration and its own recording (REC_NONE else).
+    leg_duration: array = field(default_factory=lambda: array("l"))
+    leg_recording: array = field(default_factory=lambda: array("b"))
 
     def __len__(self) -> int:
         return len(self.neg_start)
@@ -67,6 +78,19 @@ class DaySkeleton:
 
     def visible_at_ms(self, i: int, delay_ms: int) -> int:
         return -self.neg_start[i] + self.duration[i] * 1000 + delay_ms
+
+    def has_recording_state(self, i: int) -> bool:
+        """Whether anything recording-related (recording, shortRecording, a leg recording) attaches late."""
+        return self.recording[i] != REC_NONE or self.leg_recording[i] != REC_NONE
+
+
+@dataclass(frozen=True)
+class RecordingRef:
+    """Which recording an id names: the call-level one or the second leg's own."""
+
+    day: int
+    index: int
+    leg: bool
 
 
 @dataclass(frozen=True)
@@ -79,13 +103,18 @@ class CallFilter:
     owner_index: int | None = None
     missed_only: bool = False
 
-    def accepts(self, sk: DaySkeleton, i: int) -> bool:
+    def accepts(self, sk: DaySkeleton, i: int, recording: int) -> bool:
+        """`recording` is the call-level recording kind as listed right now (REC_NONE before it attaches).
+
+        Only the call-level recording counts for recordingType: a call recorded on a leg only is not
+        assumed to match, so a consumer cannot lean on the filter to find leg recordings.
+        """
         _, _, ctype, direction = SCENARIOS[sk.scenario[i]]
         if self.types and ctype not in self.types:
             return False
         if self.directions and direction not in self.directions:
             return False
-        if self.recording_types and sk.recording[i] not in self.recording_types:
+        if self.recording_types and recording not in self.recording_types:
             return False
         if self.owner_index is not None and sk.owner[i] != self.owner_index:
             return False
@@ -112,6 +141,7 @@ class CallLog:
         days: int,
         recording_share: float,
         visibility_delay: float,
+        recording_attach_delay: float,
         base_url: str,
         media_url: str,
     ) -> None:
@@ -122,6 +152,7 @@ class CallLog:
         self.days = days
         self.recording_share = recording_share
         self.delay_ms = int(visibility_delay * 1000)
+        self.attach_delay_ms = int(recording_attach_delay * 1000)
         self.base_url = base_url
         self.media_url = media_url
         self._id_key = seed_key(seed, "call-id", 40)
@@ -183,7 +214,27 @@ class CallLog:
             sk.scenario.append(sc)
             sk.recording.append(rec)
             sk.wav.append(1 if rng.random() < 0.2 else 0)
+        self._draw_second_legs(sk)
         return sk
+
+    def _draw_second_legs(self, sk: DaySkeleton) -> None:
+        """Second-leg durations and recordings, from their own stream so the draws above keep their values."""
+        rng = random.Random(f"{self.seed}:legs:{sk.day}")
+        for i in range(len(sk)):
+            sc, dur = sk.scenario[i], sk.duration[i]
+            leg_dur, leg_rec = 0, REC_NONE
+            if sc == TRANSFERRED:
+                leg_dur = dur - rng.randint(5, max(5, dur // 2))
+                if leg_dur >= SHORT_RECORDING_SECONDS and rng.random() < self.recording_share:
+                    leg_rec = REC_AUTOMATIC if rng.random() < 0.7 else REC_ON_DEMAND
+                    if rng.random() < LEG_ONLY_SHARE:
+                        sk.recording[i] = REC_NONE
+            elif sc == FORWARDED:
+                leg_dur = max(0, dur - 2)
+                if leg_dur >= SHORT_RECORDING_SECONDS and rng.random() < self.recording_share / 2:
+                    leg_rec = REC_AUTOMATIC if rng.random() < 0.7 else REC_ON_DEMAND
+            sk.leg_duration.append(leg_dur)
+            sk.leg_recording.append(leg_rec)
 
     @staticmethod
     def _talk_seconds(rng: random.Random) -> int:
@@ -195,8 +246,8 @@ class CallLog:
     def call_id(self, day: int, i: int) -> str:
         return base62((day * INDEX_SPAN + i) ^ self._id_key)
 
-    def recording_id(self, day: int, i: int) -> str:
-        return str(RECORDING_ID_OFFSET + day * INDEX_SPAN + i)
+    def recording_id(self, day: int, i: int, leg: bool = False) -> str:
+        return str((LEG_RECORDING_ID_OFFSET if leg else RECORDING_ID_OFFSET) + day * INDEX_SPAN + i)
 
     def locate_call(self, call_id: str, now_ms: int) -> tuple[int, int] | None:
         """(day, index) of a visible call, or None when the id names no such call."""
@@ -206,15 +257,33 @@ class CallLog:
             return None
         return self._locate(n, now_ms)
 
-    def locate_recording(self, recording_id: str, now_ms: int) -> tuple[int, int] | None:
-        """(day, index) of the visible call owning a kept recording, or None."""
+    def locate_recording(self, recording_id: str, now_ms: int) -> RecordingRef | None:
+        """The kept recording an id names, or None (unknown, or not attached to its call yet)."""
         if not recording_id.isdigit():
             return None
-        found = self._locate(int(recording_id) - RECORDING_ID_OFFSET, now_ms)
+        n = int(recording_id)
+        leg = n >= LEG_RECORDING_ID_OFFSET
+        found = self._locate(n - (LEG_RECORDING_ID_OFFSET if leg else RECORDING_ID_OFFSET), now_ms)
         if found is None:
             return None
         sk = self.skeleton(found[0])
-        return found if sk.recording[found[1]] in (REC_AUTOMATIC, REC_ON_DEMAND) else None
+        kind = sk.leg_recording[found[1]] if leg else sk.recording[found[1]]
+        if kind not in KEPT or not self.recording_attached(sk, found[1], now_ms):
+            return None
+        return RecordingRef(found[0], found[1], leg)
+
+    # ---- late recordings ---------------------------------------------------------------------
+
+    def recording_attached_at_ms(self, sk: DaySkeleton, i: int) -> int:
+        """When the call's recordings attach: `recording_attach_delay` after the call became visible."""
+        return sk.visible_at_ms(i, self.delay_ms) + self.attach_delay_ms
+
+    def recording_attached(self, sk: DaySkeleton, i: int, now_ms: int) -> bool:
+        return now_ms >= self.recording_attached_at_ms(sk, i)
+
+    def listed_recording(self, sk: DaySkeleton, i: int, now_ms: int) -> int:
+        """The call-level recording kind as the API lists it at now_ms (REC_NONE until it attaches)."""
+        return sk.recording[i] if self.recording_attached(sk, i, now_ms) else REC_NONE
 
     def _locate(self, n: int, now_ms: int) -> tuple[int, int] | None:
         if n < 0:
@@ -242,20 +311,27 @@ class CallLog:
             lo = bisect.bisect_left(sk.neg_start, -to_ms + 1)
             hi = bisect.bisect_right(sk.neg_start, -from_ms)
             for i in range(lo, hi):
-                if sk.visible_at_ms(i, self.delay_ms) <= now_ms and flt.accepts(sk, i):
+                if sk.visible_at_ms(i, self.delay_ms) <= now_ms and flt.accepts(
+                    sk, i, self.listed_recording(sk, i, now_ms)
+                ):
                     yield sk, i
 
     def iter_became_visible(
         self, after_ms: int, now_ms: int, from_ms: int
     ) -> Iterator[tuple[DaySkeleton, int]]:
-        """Calls that became visible in (after, now] and started at or after from_ms, newest first."""
-        first_day = day_of_ms(max(from_ms, after_ms - (MAX_CALL_SECONDS * 1000 + self.delay_ms)))
+        """Calls that appeared or changed (a recording attached) in (after, now] and started at or after
+        from_ms, newest first: an incremental sync reports the late recording as a change."""
+        reach = MAX_CALL_SECONDS * 1000 + self.delay_ms + self.attach_delay_ms
+        first_day = day_of_ms(max(from_ms, after_ms - reach))
         first_day = max(first_day, day_of_ms(self.history_start_ms(now_ms)))
         for day in range(day_of_ms(now_ms), first_day - 1, -1):
             sk = self.skeleton(day)
             for i in range(len(sk)):
+                if sk.start_ms(i) < from_ms:
+                    continue
                 vis = sk.visible_at_ms(i, self.delay_ms)
-                if after_ms < vis <= now_ms and sk.start_ms(i) >= from_ms:
+                attached = self.recording_attached_at_ms(sk, i)
+                if after_ms < vis <= now_ms or (sk.has_recording_state(i) and after_ms < attached <= now_ms):
                     yield sk, i
 
     def iter_active(self, now_ms: int) -> Iterator[tuple[DaySkeleton, int]]:
@@ -288,27 +364,35 @@ class CallLog:
             )
         return party
 
-    def recording_info(self, day: int, i: int) -> dict:
-        rid = self.recording_id(day, i)
+    def recording_info(self, day: int, i: int, leg: bool = False) -> dict:
+        rid = self.recording_id(day, i, leg)
         sk = self.skeleton(day)
+        kind = sk.leg_recording[i] if leg else sk.recording[i]
         return {
             "uri": f"{self.base_url}/restapi/v1.0/account/{self.account_id}/recording/{rid}",
             "id": rid,
-            "type": "Automatic" if sk.recording[i] == REC_AUTOMATIC else "OnDemand",
+            "type": "Automatic" if kind == REC_AUTOMATIC else "OnDemand",
             "contentUri": f"{self.media_url}/restapi/v1.0/account/{self.account_id}/recording/{rid}/content",
         }
 
-    def recording_format(self, day: int, i: int) -> tuple[str, int]:
-        """(content type, size in bytes) of a call's recording, sized by the call's duration."""
-        sk = self.skeleton(day)
-        seconds = sk.duration[i]
+    def recording_format(self, ref: RecordingRef) -> tuple[str, int]:
+        """(content type, size in bytes) of a recording, sized by its call's (or leg's) duration."""
+        sk = self.skeleton(ref.day)
+        i = ref.index
+        seconds = sk.leg_duration[i] if ref.leg else sk.duration[i]
         if sk.wav[i]:
             return "audio/wav", media.wav_size_for(seconds)
         return "audio/mpeg", media.mp3_size_for(seconds)
 
-    def render(self, day: int, i: int, view: str, extension_scope: int | None = None) -> dict:
-        """The call record as the API returns it. `extension_scope` renders extension-level URIs."""
+    def render(self, day: int, i: int, view: str, extension_scope: int | None = None, *, now_ms: int) -> dict:
+        """The call record as the API returns it at now_ms. `extension_scope` renders extension-level URIs.
+
+        Records change after they are first listed: until `recording_attach_delay` has passed since
+        the call became visible it has no recording (nor shortRecording, nor leg recordings) and an
+        earlier lastModifiedTime.
+        """
         sk = self.skeleton(day)
+        attached = self.recording_attached(sk, i, now_ms)
         rng = random.Random(f"{self.seed}:call:{day}:{i}")
         sc = sk.scenario[i]
         name, _, ctype, direction = SCENARIOS[sc]
@@ -367,24 +451,32 @@ class CallLog:
             "extension": {"uri": ext_uri, "id": owner.id},
             "transport": transport,
         }
-        if sk.recording[i] in (REC_AUTOMATIC, REC_ON_DEMAND):
+        if attached and sk.recording[i] in KEPT:
             record["recording"] = self.recording_info(day, i)
-        elif sk.recording[i] == REC_SHORT:
+        elif attached and sk.recording[i] == REC_SHORT:
             record["shortRecording"] = True
         if view != "Detailed":
             return record
-        record["lastModifiedTime"] = iso_ms(start + duration * 1000 + rng.randint(1000, 15_000))
+        modified = start + duration * 1000 + rng.randint(1000, 15_000)
+        if attached and sk.has_recording_state(i):
+            modified = self.recording_attached_at_ms(sk, i)  # attaching the recording modified the record
+        record["lastModifiedTime"] = iso_ms(modified)
+        leg_recording = (
+            {"recording": self.recording_info(day, i, leg=True)}
+            if attached and sk.leg_recording[i] in KEPT
+            else {}
+        )
         record["billing"] = billing
         master = {k: v for k, v in record.items() if k not in ("uri", "id", "sessionId", "lastModifiedTime")}
         master.update(legType=master_leg, master=True)
         legs = [master]
         if name == "inbound_transferred":
-            offset = rng.randint(5, max(5, duration // 2))
+            leg_duration = sk.leg_duration[i]
             legs.append(
                 {
-                    "startTime": iso_ms(start + offset * 1000),
-                    "duration": duration - offset,
-                    "durationMs": (duration - offset) * 1000,
+                    "startTime": iso_ms(start + (duration - leg_duration) * 1000),
+                    "duration": leg_duration,
+                    "durationMs": leg_duration * 1000,
                     "type": "Voice",
                     "internalType": "Usual",
                     "direction": "Outbound",
@@ -401,6 +493,7 @@ class CallLog:
                     "transport": "VoIP",
                     "legType": "TransferCall",
                     "master": False,
+                    **leg_recording,
                 }
             )
         elif name == "inbound_forwarded":
@@ -408,8 +501,8 @@ class CallLog:
             legs.append(
                 {
                     "startTime": iso_ms(start + 2000),
-                    "duration": max(0, duration - 2),
-                    "durationMs": max(0, duration - 2) * 1000,
+                    "duration": sk.leg_duration[i],
+                    "durationMs": sk.leg_duration[i] * 1000,
                     "type": "Voice",
                     "internalType": "LocalNumber",
                     "direction": "Outbound",
@@ -424,6 +517,7 @@ class CallLog:
                     "legType": "FollowMe" if rng.random() < 0.5 else "FindMe",
                     "master": False,
                     "billing": {"costIncluded": 0.0, "costPurchased": 0.0},
+                    **leg_recording,
                 }
             )
         record["legs"] = legs
@@ -431,7 +525,7 @@ class CallLog:
 
     def render_active(self, day: int, i: int, now_ms: int, extension_scope: int | None = None) -> dict:
         """An in-progress call as active-calls returns it."""
-        record = self.render(day, i, "Simple", extension_scope)
+        record = self.render(day, i, "Simple", extension_scope, now_ms=now_ms)
         elapsed = max(0, (now_ms - self.skeleton(day).start_ms(i)) // 1000)
         record.update(duration=elapsed, durationMs=elapsed * 1000, result="In Progress")
         record.pop("reason", None)
@@ -445,6 +539,6 @@ class CallLog:
         for day in range(today - 1, today - self.days - 1, -1):
             sk = self.skeleton(day)
             for i in range(len(sk)):
-                if sk.recording[i] in (REC_AUTOMATIC, REC_ON_DEMAND):
+                if self.listed_recording(sk, i, now_ms) in KEPT:
                     return day, i
         return None

@@ -19,6 +19,7 @@ __all__ = [
     "DEMO_USERNAME",
     "FaultConfig",
     "SimulatorConfig",
+    "app_credentials_in_env",
 ]
 
 # Documented demo credentials: the simulator is a local test double, these grant nothing elsewhere.
@@ -70,6 +71,11 @@ class SimulatorConfig:
     recording_share: float = 0.5
     # Real RingCentral lists a call only 15-30 s after it ends.
     call_visibility_delay: float = 20.0
+    # Seconds after a call becomes visible until its recording (and shortRecording, and leg
+    # recordings) attach, bumping lastModifiedTime: RingCentral takes minutes to process audio, so
+    # a call listed early is listed again later with more. Two minutes is realistic and leaves
+    # tests that archive yesterday untouched; tests of late attachment set a few seconds.
+    recording_attach_delay: float = 120.0
     # When set, one recording (see Account.large_recording_id) has exactly this many bytes.
     large_recording_bytes: int | None = None
 
@@ -92,6 +98,10 @@ class SimulatorConfig:
     rate_limits: dict[str, tuple[int, float]] = field(default_factory=dict)
     # Penalty after exceeding a limit; None: RingCentral's 60 s times rate_limit_scale.
     penalty_seconds: float | None = None
+
+    # The call log normally omits paging.totalElements/totalPages (and navigation.lastPage); some
+    # accounts and API versions include them. True includes them, so consumers are tested both ways.
+    call_log_paging_totals: bool = False
 
     export_task_seconds: float = 2.0
     export_archive_max_bytes: int = 1024**3
@@ -131,7 +141,7 @@ class SimulatorConfig:
         """
         env = os.environ if environ is None else environ
         creds: dict[str, object] = {}
-        if all(env.get(k) for k in ("RC_CLIENT_ID", "RC_CLIENT_SECRET", "RC_JWT")):
+        if app_credentials_in_env(env):
             creds.update(
                 client_id=env["RC_CLIENT_ID"], client_secret=env["RC_CLIENT_SECRET"], jwt=env["RC_JWT"]
             )
@@ -144,3 +154,8 @@ class SimulatorConfig:
                 creds[name] = env[var]
         creds.update(overrides)
         return cls(**creds)  # type: ignore[arg-type]
+
+
+def app_credentials_in_env(environ: Mapping[str, str]) -> bool:
+    """Whether from_env takes the app credentials from RC_CLIENT_ID, RC_CLIENT_SECRET and RC_JWT."""
+    return all(environ.get(k) for k in ("RC_CLIENT_ID", "RC_CLIENT_SECRET", "RC_JWT"))

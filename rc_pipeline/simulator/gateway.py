@@ -212,8 +212,9 @@ class Gateway:
             return None, JSONResponse(body, status_code=401, headers={"WWW-Authenticate": WWW_AUTHENTICATE})
         check = self.state.tokens.check(token)
         if check.session is None:
+            # RingCentral's shape: a generic top-level code, the reason (OAU-128/129/213) only in errors[].
             body = {
-                "errorCode": check.error_code,
+                "errorCode": "TokenInvalid",
                 "message": check.message,
                 "errors": [{"errorCode": check.error_code, "message": check.message}],
             }

@@ -102,24 +102,39 @@ async def list_call_log(request: Request) -> Response:
     wanted = {
         key: request.query_params.get(key) for key in ("sessionId", "telephonySessionId", "phoneNumber")
     }
+    # Totals cost a count of the whole result; only accounts configured to report them pay it.
+    with_totals = sim(request).config.call_log_paging_totals
+    now_ms = to_ms(now)
     skip, records, has_next = (page - 1) * per_page, [], False
     seen = 0
-    for sk, i in calls.iter_matches(to_ms(date_from), to_ms(date_to), to_ms(now), flt):
-        if any(wanted.values()) and not _matches_identity(calls, sk, i, wanted):
+    for sk, i in calls.iter_matches(to_ms(date_from), to_ms(date_to), now_ms, flt):
+        if any(wanted.values()) and not _matches_identity(calls, sk, i, wanted, now_ms):
             continue
         seen += 1
         if seen <= skip:
             continue
         if len(records) == per_page:
             has_next = True
-            break
-        records.append(calls.render(sk.day, i, view, scope_ext))
-    navigation, paging = list_blocks(sim(request).base_url, request, page, per_page, len(records), has_next)
+            if not with_totals:
+                break
+            continue
+        records.append(calls.render(sk.day, i, view, scope_ext, now_ms=now_ms))
+    navigation, paging = list_blocks(
+        sim(request).base_url,
+        request,
+        page,
+        per_page,
+        len(records),
+        has_next,
+        total=seen if with_totals else None,
+    )
     return ok({"uri": self_uri(request), "records": records, "navigation": navigation, "paging": paging})
 
 
-def _matches_identity(calls: CallLog, sk: DaySkeleton, i: int, wanted: dict[str, str | None]) -> bool:
-    record = calls.render(sk.day, i, "Simple")
+def _matches_identity(
+    calls: CallLog, sk: DaySkeleton, i: int, wanted: dict[str, str | None], now_ms: int
+) -> bool:
+    record = calls.render(sk.day, i, "Simple", now_ms=now_ms)
     if wanted["sessionId"] and record["sessionId"] != wanted["sessionId"]:
         return False
     if wanted["telephonySessionId"] and record["telephonySessionId"] != wanted["telephonySessionId"]:
@@ -146,7 +161,7 @@ async def read_call_records(request: Request) -> Response:
             return None
         if owner_index is not None and acc.calls.skeleton(found[0]).owner[found[1]] != owner_index:
             return None
-        return acc.calls.render(found[0], found[1], view, scope_ext)
+        return acc.calls.render(found[0], found[1], view, scope_ext, now_ms=now_ms)
 
     if len(ids) == 1:
         record = lookup(ids[0])
@@ -223,7 +238,7 @@ async def sync_call_log(request: Request) -> Response:
         from_ms = to_ms(date_from) if date_from else calls.history_start_ms(now_ms)
         records = []
         for sk, i in calls.iter_matches(from_ms, now_ms + 1, now_ms, flt):
-            records.append(calls.render(sk.day, i, view, scope_ext))
+            records.append(calls.render(sk.day, i, view, scope_ext, now_ms=now_ms))
             if len(records) >= record_count:
                 break
     else:
@@ -238,9 +253,9 @@ async def sync_call_log(request: Request) -> Response:
         from_ms = payload["f"]
         records = []
         for sk, i in calls.iter_became_visible(payload["t"], now_ms, from_ms):
-            if not flt.accepts(sk, i):
+            if not flt.accepts(sk, i, calls.listed_recording(sk, i, now_ms)):
                 continue
-            records.append(calls.render(sk.day, i, view, scope_ext))
+            records.append(calls.render(sk.day, i, view, scope_ext, now_ms=now_ms))
             if len(records) > SYNC_MAX_RECORDS:
                 return api_error(
                     400, "CLG-103", "Too many changes since the last sync, perform FSync", "syncToken", token
@@ -263,7 +278,11 @@ async def active_calls(request: Request) -> Response:
     scope_ext = _scope_extension(request)
     page, per_page = page_value(request), per_page_value(request)
     now_ms = to_ms(now_utc())
-    matches = [(sk, i) for sk, i in calls.iter_active(now_ms) if flt.accepts(sk, i)]
+    matches = [
+        (sk, i)
+        for sk, i in calls.iter_active(now_ms)
+        if flt.accepts(sk, i, calls.listed_recording(sk, i, now_ms))
+    ]
     chunk = matches[(page - 1) * per_page : page * per_page]
     records = [calls.render_active(sk.day, i, now_ms, scope_ext) for sk, i in chunk]
     has_next = len(matches) > page * per_page

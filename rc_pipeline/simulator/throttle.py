@@ -12,11 +12,10 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rc_pipeline.simulator.config import SimulatorConfig
-
-JITTER_ALLOWANCE = 0.05  # seconds
 
 
 @dataclass(frozen=True)
@@ -39,8 +38,10 @@ class Verdict:
 
 
 class RateLimiter:
-    def __init__(self, config: SimulatorConfig) -> None:
+    def __init__(self, config: SimulatorConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
+        # Injectable so tests can pin the window edge exactly instead of racing loopback latency.
+        self._clock = clock
         self._hits: dict[tuple[str, str, str], deque[float]] = {}
         self._penalty_until: dict[tuple[str, str, str], float] = {}
         self._lock = threading.Lock()
@@ -61,12 +62,13 @@ class RateLimiter:
         if not self.config.throttling:
             return Verdict(True, group, limit, limit, window)
         key = (user, app, group)
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             hits = self._hits.setdefault(key, deque())
-            # A hit is stamped on arrival, but a client can only time its own sends; the allowance
-            # absorbs loopback latency jitter so a client spacing sends by the window is not punished.
-            while hits and hits[0] <= now - window + JITTER_ALLOWANCE:
+            # A hit is stamped on arrival and leaves the window exactly `window` seconds later, as at
+            # RingCentral: no allowance for latency jitter, so a client that spaces its sends by exactly
+            # the window (with no margin of its own) gets penalised here as it would there.
+            while hits and hits[0] <= now - window:
                 hits.popleft()
             until = self._penalty_until.get(key, 0.0)
             if now < until or len(hits) >= limit:
