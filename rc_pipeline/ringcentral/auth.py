@@ -20,8 +20,25 @@ from .settings import RingCentralSettings
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TOKEN_PATH = "/restapi/oauth/token"
 REVOKE_PATH = "/restapi/oauth/revoke"
-# 401 codes that a new token cures: expired (OAU-128), corrupted/unknown (OAU-129), unparsable (OAU-149).
-RENEWABLE_401 = {"OAU-128", "OAU-129", "OAU-149"}
+# 401 codes that a new token cures: expired (OAU-128), corrupted/unknown (OAU-129), unparsable (OAU-149),
+# not found (OAU-213: revoked, or replaced by a refresh). RingCentral puts them under a top-level
+# "TokenInvalid" errorCode, inside errors[]; older answers carry them at the top level.
+RENEWABLE_401 = {"OAU-128", "OAU-129", "OAU-149", "OAU-213"}
+
+
+def error_codes(response: httpx.Response) -> set[str]:
+    """Every errorCode in a RingCentral error body, top level and errors[] alike."""
+    try:
+        body = response.json()
+    except ValueError:
+        return set()
+    if not isinstance(body, dict):
+        return set()
+    codes = {body.get("errorCode")}
+    codes.update(e.get("errorCode") for e in body.get("errors") or [] if isinstance(e, dict))
+    return {c for c in codes if isinstance(c, str)}
+
+
 REFRESH_AHEAD_SECONDS = 60.0
 
 
@@ -59,9 +76,11 @@ class TokenManager:
         post_form: Callable[..., httpx.Response],
         *,
         clock: Callable[[], float] = time.monotonic,
+        can_send_auth_now: Callable[[], bool] = lambda: True,
     ) -> None:
         self._settings = settings
         self._post_form = post_form
+        self._can_send_auth_now = can_send_auth_now
         self._clock = clock
         self._token: Token | None = None
         self._lock = threading.Lock()
@@ -146,7 +165,8 @@ class TokenManager:
         """End the session on the server. Errors are ignored: the token dies by expiry anyway."""
         with self._lock:
             token, self._token = self._token, None
-        if token is None:
+        if token is None or not self._can_send_auth_now():
+            # Revoking must not wait out (or restart) an Auth penalty at process exit.
             return
         try:
             self._post_form(REVOKE_PATH, {"token": token.access_token}, retry=False)
@@ -177,14 +197,7 @@ class BearerAuth(httpx.Auth):
         if response.status_code != 401:
             return
         response.read()
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        code = body.get("errorCode") if isinstance(body, dict) else None
-        if code is None and isinstance(body, dict):
-            code = next((e.get("errorCode") for e in body.get("errors") or [] if isinstance(e, dict)), None)
-        if code not in RENEWABLE_401:
+        if not RENEWABLE_401 & error_codes(response):
             return
         self._tokens.invalidate(token)
         request.headers["Authorization"] = f"Bearer {self._tokens.access_token()}"

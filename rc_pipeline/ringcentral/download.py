@@ -9,12 +9,14 @@ ranges, and restarts from zero when it does not.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 
@@ -62,6 +64,38 @@ def download_to_file(
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(dest)
+    lock = _exclusive_lock(dest)
+    try:
+        return _download(session, url, dest, part, expected_size, expected_sha256, max_resumes)
+    finally:
+        # Remove the lock file while still holding it, so the archive is not littered with them.
+        Path(lock.name).unlink(missing_ok=True)
+        lock.close()
+
+
+def _exclusive_lock(dest: Path) -> BinaryIO:
+    """Hold `.<name>.lock` exclusively: two runs archiving the same day must not append to one part file.
+
+    flock is released by the kernel when the holder dies, so a crash leaves no stale lock behind.
+    """
+    handle = open(dest.with_name(f".{dest.name}.lock"), "a+b")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise DownloadError(f"another process is downloading {dest.name} right now") from None
+    return handle
+
+
+def _download(
+    session: ApiSession,
+    url: str,
+    dest: Path,
+    part: Path,
+    expected_size: int | None,
+    expected_sha256: str | None,
+    max_resumes: int,
+) -> DownloadResult:
     have, digest = _rehash(part) if part.exists() else (0, hashlib.sha256())
     total: int | None = None
     content_type: str | None = None

@@ -82,7 +82,9 @@ class ApiSession:
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
         )
         self.allowed_origins = frozenset({origin(settings.server_url), origin(settings.media_url or "")})
-        self.tokens = TokenManager(settings, self._post_token_form)
+        self.tokens = TokenManager(
+            settings, self._post_token_form, can_send_auth_now=self.throttler.group("Auth").can_send_now
+        )
         self._auth = BearerAuth(self.tokens, self.allowed_origins)
 
     def __repr__(self) -> str:

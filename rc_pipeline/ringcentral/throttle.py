@@ -125,6 +125,11 @@ class GroupLimiter:
             self.stats.penalty_seconds += seconds
             self._cond.notify_all()
 
+    def can_send_now(self) -> bool:
+        """True when a request would go out without waiting (no penalty, room in the window)."""
+        with self._cond:
+            return self._wait_needed(self._clock()) <= 0
+
     def in_penalty(self) -> bool:
         with self._cond:
             return self._clock() < self._penalty_until
@@ -172,6 +177,12 @@ class Throttler:
             window,
             int(remaining) if remaining is not None else None,
         )
+
+    def penalize_all(self, seconds: float) -> None:
+        """Pause every group: a 429 without X-Rate-Limit-* headers comes from an account-wide or per-IP
+        limiter, which any further request (whatever its group) would keep penalising."""
+        for name in DEFAULT_LIMITS:
+            self.group(name).penalize(seconds)
 
     def snapshot(self) -> dict[str, GroupStats]:
         with self._lock:

@@ -61,7 +61,10 @@ class ThrottledTransport(httpx.BaseTransport):
             # Whatever limiter answered (ours or an account/IP one without headers), stop the group
             # for the full Retry-After: a request during the penalty would restart it.
             penalty = retry_after_seconds(response.headers, self._default_penalty)
-            limiter.penalize(penalty)
+            if "X-Rate-Limit-Group" in response.headers or "X-Rate-Limit-Limit" in response.headers:
+                limiter.penalize(penalty)
+            else:
+                self.throttler.penalize_all(penalty)
             log.warning(
                 "429 on %s %s: %s group paused %.1fs", request.method, request.url.path, group, penalty
             )
