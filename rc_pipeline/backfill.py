@@ -1,19 +1,40 @@
-"""`rc-pipeline archive`: run the archive job for a range of days in this process.
+"""`rc-pipeline archive`: run the archive jobs for a range of days in this process.
 
 It executes the very jobs the Dagster UI runs (same assets, same checks), one partition at a time in
-order, then snapshots the directory and rebuilds the warehouse once, and reports per day.
+order: the call side, then the message store, then the warehouse once, and reports per day. On the
+export path it starts the export tasks, follows them with `advance_exports` (the function the
+sensor calls) and runs each day's download job as soon as its task completes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import dagster as dg
 from tqdm import tqdm
 
-from rc_pipeline.defs.names import CALL_LEGS, CALLS, EXTENSIONS, RECORDINGS, WAREHOUSE
+from rc_pipeline.defs.export_tasks import advance_exports
+from rc_pipeline.defs.message_config import MessageStoreConfig
+from rc_pipeline.defs.names import (
+    CALL_LEGS,
+    CALLS,
+    EXTENSIONS,
+    MESSAGE_ATTACHMENTS,
+    MESSAGES,
+    RECORDINGS,
+    WAREHOUSE,
+)
+from rc_pipeline.ringcentral import RingCentralClient
+from rc_pipeline.storage import ArchiveStorage
+
+# First pause between export polls; it doubles up to the configured poll interval.
+FIRST_POLL_DELAY = 1.0
 
 
 @dataclass
@@ -22,6 +43,8 @@ class DaySummary:
     calls: int = 0
     legs: int = 0
     recordings: int = 0
+    messages: int = 0
+    attachments: int = 0
     bytes: int = 0
     api_requests: int = 0
     failures: list[str] = field(default_factory=list)
@@ -42,7 +65,11 @@ def open_instance() -> dg.DagsterInstance:
 
 
 def _summarise(day: str, result: dg.ExecuteInProcessResult) -> DaySummary:
-    summary = DaySummary(day=day)
+    return _absorb(DaySummary(day=day), result)
+
+
+def _absorb(summary: DaySummary, result: dg.ExecuteInProcessResult) -> DaySummary:
+    """Add one run's counts, bytes, API requests and failures to the day's summary."""
     for event in result.get_asset_materialization_events():
         mat = event.materialization
         meta = {k: v.value for k, v in mat.metadata.items()}
@@ -52,7 +79,12 @@ def _summarise(day: str, result: dg.ExecuteInProcessResult) -> DaySummary:
             summary.legs = int(meta.get("dagster/row_count", 0))
         elif mat.asset_key == RECORDINGS:
             summary.recordings = int(meta.get("dagster/row_count", 0))
-            summary.bytes = int(meta.get("bytes_total", 0))
+            summary.bytes += int(meta.get("bytes_total", 0))
+        elif mat.asset_key == MESSAGES:
+            summary.messages = int(meta.get("dagster/row_count", 0))
+        elif mat.asset_key == MESSAGE_ATTACHMENTS:
+            summary.attachments = int(meta.get("dagster/row_count", 0))
+            summary.bytes += int(meta.get("bytes_total", 0))
         summary.api_requests += int(meta.get("api_requests", 0) or 0)
     for failure in result.get_step_failure_events():
         summary.failures.append(
@@ -91,18 +123,83 @@ def run_archive(
             partition_key=day, instance=instance, raise_on_error=False, run_config=run_config
         )
         summaries.append(_summarise(day, result))
+    archive_messages(defs, {s.day: s for s in summaries}, instance, run_config, show_progress)
     snapshot_job.execute_in_process(instance=instance, asset_selection=[WAREHOUSE], run_config=run_config)
     return summaries
 
 
+@contextlib.contextmanager
+def _client_and_storage(defs: dg.Definitions) -> Iterator[tuple[RingCentralClient, ArchiveStorage]]:
+    # The definitions' own resources, with their EnvVars resolved the way a run resolves them.
+    wanted = {key: defs.resources[key] for key in ("ringcentral", "archive")}
+    with dg.build_resources(wanted) as resources:
+        yield resources.ringcentral.get_client(), resources.archive.storage()
+
+
+def archive_messages(
+    defs: dg.Definitions,
+    summaries: dict[str, DaySummary],
+    instance: dg.DagsterInstance,
+    run_config: dict[str, Any],
+    show_progress: bool = True,
+) -> None:
+    """Archive the message store of every day in ``summaries`` and add the results to them.
+
+    Listing path: one run per day. Export path: one run per day starts (or queues) the day's task;
+    then `advance_exports` (the sensor's function) is called until every day's task is final, and
+    each day's download job runs as soon as its task is (a task that gave up makes that run fail,
+    naming the task, which lands in the day's failures).
+    """
+    from rc_pipeline.definitions import MESSAGE_DOWNLOAD_JOB, MESSAGE_JOB
+
+    settings = MessageStoreConfig.from_definitions(defs)
+    message_job = defs.resolve_job_def(MESSAGE_JOB)
+    waiting: set[str] = set()
+    bar = tqdm(list(summaries), desc="message store", unit="day", disable=not show_progress)
+    for day in bar:
+        bar.set_postfix_str(day)
+        result = message_job.execute_in_process(
+            partition_key=day, instance=instance, raise_on_error=False, run_config=run_config
+        )
+        _absorb(summaries[day], result)
+        if result.success:
+            waiting.add(day)
+    if settings.source != "export" or not waiting:
+        return
+    download_job = defs.resolve_job_def(MESSAGE_DOWNLOAD_JOB)
+    handled: set[str] = set()
+    delay = min(FIRST_POLL_DELAY, settings.poll_seconds)
+    with _client_and_storage(defs) as (client, storage):
+        while waiting:
+            report = advance_exports(client, storage, settings, datetime.now(UTC))
+            for entry in report.final:
+                if entry.partition not in waiting or entry.run_key in handled:
+                    continue
+                handled.add(entry.run_key)
+                waiting.discard(entry.partition)
+                result = download_job.execute_in_process(
+                    partition_key=entry.partition,
+                    instance=instance,
+                    raise_on_error=False,
+                    run_config=run_config,
+                    tags={"rc_pipeline/export_task": entry.task_id or ""},
+                )
+                _absorb(summaries[entry.partition], result)
+            if waiting:
+                time.sleep(delay)
+                delay = min(delay * 2, settings.poll_seconds)
+
+
 def format_summary(summaries: list[DaySummary]) -> str:
     header = (
-        f"{'day':<10}  {'calls':>7}  {'legs':>7}  {'recordings':>10}  {'bytes':>12}  {'API req':>7}  failures"
+        f"{'day':<10}  {'calls':>7}  {'legs':>7}  {'recordings':>10}  {'messages':>8}  {'attach.':>7}  "
+        f"{'bytes':>12}  {'API req':>7}  failures"
     )
     lines = [header, "-" * len(header)]
     for s in summaries:
         lines.append(
-            f"{s.day:<10}  {s.calls:>7}  {s.legs:>7}  {s.recordings:>10}  {s.bytes:>12,}  {s.api_requests:>7}  "
+            f"{s.day:<10}  {s.calls:>7}  {s.legs:>7}  {s.recordings:>10}  {s.messages:>8}  {s.attachments:>7}  "
+            f"{s.bytes:>12,}  {s.api_requests:>7}  "
             f"{'; '.join(s.failures) or '-'}"
         )
     total = DaySummary(
@@ -110,13 +207,67 @@ def format_summary(summaries: list[DaySummary]) -> str:
         calls=sum(s.calls for s in summaries),
         legs=sum(s.legs for s in summaries),
         recordings=sum(s.recordings for s in summaries),
+        messages=sum(s.messages for s in summaries),
+        attachments=sum(s.attachments for s in summaries),
         bytes=sum(s.bytes for s in summaries),
         api_requests=sum(s.api_requests for s in summaries),
     )
     failed_days = sum(1 for s in summaries if s.failures)
     lines.append("-" * len(header))
     lines.append(
-        f"{total.day:<10}  {total.calls:>7}  {total.legs:>7}  {total.recordings:>10}  {total.bytes:>12,}  "
+        f"{total.day:<10}  {total.calls:>7}  {total.legs:>7}  {total.recordings:>10}  {total.messages:>8}  "
+        f"{total.attachments:>7}  {total.bytes:>12,}  "
         f"{total.api_requests:>7}  {failed_days} day(s) with failures"
     )
     return "\n".join(lines)
+
+
+def run_verify(
+    defs: dg.Definitions,
+    days: list[str],
+    *,
+    instance: dg.DagsterInstance | None = None,
+    log_level: str = "WARNING",
+) -> list[dg.ExecuteInProcessResult]:
+    """Re-run every asset check of each day without calling RingCentral (proof before deleting at source).
+
+    Dagster cannot infer a partitioning for a checks-only job, so each run carries its day as the
+    partition tag, which is what the checks read.
+    """
+    from rc_pipeline.definitions import VERIFY_JOB
+
+    instance = instance or open_instance()
+    job = defs.resolve_job_def(VERIFY_JOB)
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    return [
+        job.execute_in_process(
+            tags={"dagster/partition": day}, instance=instance, raise_on_error=False, run_config=run_config
+        )
+        for day in days
+    ]
+
+
+def format_verification(days: list[str], results: list[dg.ExecuteInProcessResult]) -> tuple[str, bool]:
+    """A line per day: checks passed, and the failed ones with what they list."""
+    lines, all_passed = [], True
+    for day, result in zip(days, results, strict=True):
+        evaluations = result.get_asset_check_evaluations()
+        failed = [e for e in evaluations if not e.passed]
+        errors = [f.step_key for f in result.get_step_failure_events()]
+        all_passed &= not failed and not errors and bool(evaluations)
+        status = "ok" if not failed and not errors and evaluations else "FAILED"
+        detail = "; ".join(
+            f"{e.check_name}: "
+            + ", ".join(
+                f"{k}={v.value}" for k, v in e.metadata.items() if isinstance(v.value, list) and v.value
+            )
+            for e in failed
+        )
+        if errors:
+            detail = "; ".join(filter(None, [detail, "errors in " + ", ".join(errors)]))
+        if not evaluations and not errors:
+            detail = "nothing archived for this day"
+        lines.append(
+            f"{day}  {len(evaluations) - len(failed)}/{len(evaluations)} checks passed  {status}  {detail}"
+        )
+    return "\n".join(lines), all_passed

@@ -32,11 +32,12 @@ def _archive(argv: list[str]) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", action="store_true", help="show Dagster's INFO log of every step")
     args = parser.parse_args(argv)
-    from rc_pipeline.backfill import format_summary, run_archive
+    from rc_pipeline.backfill import days_between, format_summary, run_archive
     from rc_pipeline.definitions import build_definitions
     from rc_pipeline.ringcentral import RingCentralSettings
 
-    # Fail before any run starts, naming the variable, rather than inside the first Dagster step.
+    # Fail before any run starts, naming what is wrong, rather than inside the first Dagster step.
+    days_between(args.start, args.end)
     RingCentralSettings.from_env()
     summaries = run_archive(
         build_definitions(),
@@ -49,6 +50,25 @@ def _archive(argv: list[str]) -> int:
     return 1 if any(s.failures for s in summaries) else 0
 
 
+def _verify(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="rc-pipeline verify",
+        description="Re-run every completeness and integrity check for each day from --start to --end, "
+        "reading only the archive (no RingCentral request): counts, ids, windows, file sizes and sha256. "
+        "Run it before deleting anything at the source.",
+    )
+    parser.add_argument("--start", type=date.fromisoformat, required=True, help="first day, YYYY-MM-DD")
+    parser.add_argument("--end", type=date.fromisoformat, required=True, help="last day, YYYY-MM-DD")
+    args = parser.parse_args(argv)
+    from rc_pipeline.backfill import days_between, format_verification, run_verify
+    from rc_pipeline.definitions import build_definitions
+
+    days = days_between(args.start, args.end)
+    text, passed = format_verification(days, run_verify(build_definitions(), days))
+    print(text)
+    return 0 if passed else 1
+
+
 def _query(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="rc-pipeline query", description="Run SQL against the DuckDB warehouse."
@@ -59,11 +79,11 @@ def _query(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     import duckdb
 
-    from rc_pipeline.defs.resources import archive_from_env
+    from rc_pipeline.defs.resources import archive_storage_from_env
     from rc_pipeline.demo import render_table
     from rc_pipeline.warehouse import query
 
-    path = args.warehouse or archive_from_env().storage().warehouse_path
+    path = args.warehouse or archive_storage_from_env().warehouse_path
     if not os.path.exists(path):
         print(
             f"rc-pipeline query: no warehouse at {path}; run `rc-pipeline archive` (or `make demo`) first",
@@ -133,6 +153,7 @@ def _ui(argv: list[str]) -> int:
 COMMANDS = {
     "simulator": (_simulator, "run the local RingCentral simulator"),
     "archive": (_archive, "archive a date range (backfill) in this process"),
+    "verify": (_verify, "re-run every check of a date range against the archive alone"),
     "query": (_query, "run SQL against the DuckDB warehouse"),
     "plan": (_plan, "estimate a backfill's requests and least time, and whether daily archiving keeps up"),
     "demo": (_demo, "archive a simulated account end to end and query it"),
@@ -140,8 +161,16 @@ COMMANDS = {
 }
 
 
+def load_dotenv_file() -> None:
+    """Read `.env` from the working directory, as `dagster dev` does; real environment variables win."""
+    from dotenv import load_dotenv
+
+    load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    load_dotenv_file()
     parser = argparse.ArgumentParser(
         prog="rc-pipeline",
         description="Archive RingCentral call logs, recordings and messages before retention deletes them.",

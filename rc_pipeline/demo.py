@@ -29,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extensions", type=int, default=12)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
+        "--root",
+        default="data",
+        help="archive root for the demo (default data/; RC_ARCHIVE_ROOT is ignored so a demo can never "
+        "write simulated days into a real archive)",
+    )
+    parser.add_argument(
         "--rate-limit-scale",
         type=float,
         default=0.05,
@@ -57,9 +63,11 @@ def main(argv: list[str] | None = None) -> int:
             RC_CLIENT_SECRET=sim.client_secret,
             RC_JWT=sim.jwt,
         )
-        for var in ("RC_USERNAME", "RC_PASSWORD", "RC_EXTENSION"):
+        for var in ("RC_USERNAME", "RC_PASSWORD", "RC_EXTENSION", "RC_WAREHOUSE_PATH"):
             os.environ.pop(var, None)
-        os.environ.setdefault("RC_TIMEZONE", "UTC")
+        # The simulated days are UTC days; a real account's settings must not leak into the demo.
+        os.environ["RC_TIMEZONE"] = "UTC"
+        os.environ["RC_ARCHIVE_ROOT"] = args.root
         today = datetime.now(UTC).date()
         start, end = today - timedelta(days=args.days), today - timedelta(days=1)
         os.environ["RC_START_DATE"] = start.isoformat()
@@ -74,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(format_summary(summaries))
-    from rc_pipeline.defs.resources import archive_from_env
+    from rc_pipeline.defs.resources import archive_storage_from_env
     from rc_pipeline.warehouse import query
 
-    path = archive_from_env().storage().warehouse_path
+    path = archive_storage_from_env().warehouse_path
     print(f'\nWarehouse: {path}  (try: rc-pipeline query "SELECT * FROM calls LIMIT 5")')
     for title, sql in EXAMPLE_QUERIES.items():
         columns, rows = query(path, sql)

@@ -7,8 +7,15 @@ from typing import Any
 
 import dagster as dg
 
-from rc_pipeline.definitions import ARCHIVE_JOB, SNAPSHOT_JOB, build_definitions
+from rc_pipeline.definitions import (
+    ARCHIVE_JOB,
+    MESSAGE_DOWNLOAD_JOB,
+    MESSAGE_JOB,
+    SNAPSHOT_JOB,
+    build_definitions,
+)
 from rc_pipeline.defs.config import PipelineConfig
+from rc_pipeline.defs.message_config import MessageStoreConfig
 from rc_pipeline.defs.resources import ArchiveResource, RingCentralResource, close_shared_clients
 
 
@@ -16,8 +23,21 @@ def yesterday() -> date:
     return datetime.now(UTC).date() - timedelta(days=1)
 
 
+def message_settings(**overrides: Any) -> MessageStoreConfig:
+    """Message-store settings for tests: quick polls and retries, real limits otherwise."""
+    values: dict[str, Any] = {"poll_seconds": 0.2, "retry_backoff_seconds": 0.0, "task_timeout_seconds": 60.0}
+    values.update(overrides)
+    return MessageStoreConfig(**values)
+
+
 def pipeline_for(
-    sim: Any, root: str, *, timezone: str = "UTC", lookback_days: int = 2, start_date: str | None = None
+    sim: Any,
+    root: str,
+    *,
+    timezone: str = "UTC",
+    lookback_days: int = 2,
+    start_date: str | None = None,
+    messages: MessageStoreConfig | None = None,
 ) -> dg.Definitions:
     # Each test gets fresh clients: a shared client from an earlier test points at a stopped simulator.
     close_shared_clients()
@@ -37,12 +57,13 @@ def pipeline_for(
         ),
         "archive": ArchiveResource(root=root),
     }
-    return build_definitions(config, resources=resources)
+    return build_definitions(config, resources=resources, messages=messages or message_settings())
 
 
 def archive_day(defs: dg.Definitions, day: date, **kwargs: Any) -> dg.ExecuteInProcessResult:
+    instance = kwargs.pop("instance", None) or dg.DagsterInstance.ephemeral()
     return defs.resolve_job_def(ARCHIVE_JOB).execute_in_process(
-        partition_key=day.isoformat(), instance=dg.DagsterInstance.ephemeral(), **kwargs
+        partition_key=day.isoformat(), instance=instance, **kwargs
     )
 
 
@@ -52,3 +73,21 @@ def snapshot_and_warehouse(defs: dg.Definitions) -> dg.ExecuteInProcessResult:
 
 def check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
     return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+
+
+def run_messages(
+    defs: dg.Definitions, day: date, instance: dg.DagsterInstance | None = None, **kwargs: Any
+) -> dg.ExecuteInProcessResult:
+    """The daily message job (export path: starts the task; listing path: archives the day)."""
+    return defs.resolve_job_def(MESSAGE_JOB).execute_in_process(
+        partition_key=day.isoformat(), instance=instance or dg.DagsterInstance.ephemeral(), **kwargs
+    )
+
+
+def run_download(
+    defs: dg.Definitions, partition_key: str, instance: dg.DagsterInstance | None = None, **kwargs: Any
+) -> dg.ExecuteInProcessResult:
+    """The export path's download job, as a sensor's RunRequest would start it."""
+    return defs.resolve_job_def(MESSAGE_DOWNLOAD_JOB).execute_in_process(
+        partition_key=partition_key, instance=instance or dg.DagsterInstance.ephemeral(), **kwargs
+    )

@@ -34,7 +34,9 @@ def test_archive_range_runs_every_day_in_order_and_builds_the_warehouse(make_sim
     assert "syntax error" in capsys.readouterr().err
 
 
-def test_archive_rejects_a_backwards_range(capsys):
+def test_archive_rejects_a_backwards_range(capsys, monkeypatch):
+    for var in [v for v in os.environ if v.startswith("RC_")]:
+        monkeypatch.delenv(var)
     assert main(["archive", "--start", "2026-02-01", "--end", "2026-01-01"]) == 2
     assert "before --start" in capsys.readouterr().err
 
@@ -53,6 +55,32 @@ def test_missing_settings_name_the_variable():
     assert result.returncode == 2
     assert "RC_SERVER_URL is required" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_query_reads_plain_settings_outside_dagster(make_simulator, tmp_path, monkeypatch, capsys):
+    sim = make_simulator(calls_per_day=10, extensions=4, days=3, rate_limit_scale=0.02)
+    defs = pipeline_for(sim, str(tmp_path))
+    run_archive(defs, yesterday(), yesterday(), show_progress=False)
+    monkeypatch.setenv("RC_ARCHIVE_ROOT", str(tmp_path))
+    monkeypatch.setenv("RC_WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
+    assert main(["query", "SELECT count(*) FROM calls"]) == 0
+    assert "10" in capsys.readouterr().out
+
+
+def test_wheel_carries_the_operations_table(tmp_path):
+    """A non-editable install must find rc_pipeline/apispec/operations.json (the client imports it)."""
+    import zipfile
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    (wheel,) = tmp_path.glob("rc_pipeline-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "rc_pipeline/apispec/operations.json" in names
 
 
 def test_code_location_loads_as_dagster_dev_loads_it():

@@ -164,3 +164,62 @@ def test_client_requests_validate_against_the_spec(make_simulator, spec_api, ope
         spec_api.validate_request(mock)
         checked += 1
     assert checked >= 14
+
+
+def test_token_invalid_shape_with_code_inside_errors_renews(make_simulator):
+    """RingCentral wraps OAU-128/OAU-213 in a top-level TokenInvalid; the client must still renew."""
+    import httpx
+
+    from rc_pipeline.ringcentral.auth import RENEWABLE_401, error_codes
+
+    wrapped = httpx.Response(
+        401,
+        json={
+            "errorCode": "TokenInvalid",
+            "errors": [{"errorCode": "OAU-213", "message": "Token not found"}],
+        },
+    )
+    assert RENEWABLE_401 & error_codes(wrapped)
+    sim = make_simulator()
+    with client_for(sim) as client:
+        client.login()
+        stale = client.session.tokens._token.access_token
+        # Revoke behind the client's back: the next call meets a 401 for a token the client still trusts.
+        httpx.post(
+            f"{sim.base_url}/restapi/oauth/revoke",
+            data={"token": stale},
+            auth=(sim.client_id, sim.client_secret),
+        )
+        assert client.service_info()
+        assert client.session.tokens._token.access_token != stale
+
+
+def test_headerless_429_pauses_every_group(simulator):
+    simulator.faults.schedule("429", count=1, path_contains="/service-info", retry_after=1.0)
+    with client_for(simulator) as client:
+        client.login()
+        started = time.monotonic()
+        assert client.service_info()
+        throttler = client.session.throttler
+        assert all(throttler.group(g).stats.throttled_429 == 1 for g in ("Light", "Medium", "Heavy"))
+        list(client.iter_extensions())  # Medium: must also have waited out the account-wide penalty
+        assert time.monotonic() - started >= 1.0
+
+
+def test_two_processes_cannot_write_one_download(make_simulator, tmp_path):
+    from rc_pipeline.ringcentral import DownloadError
+    from rc_pipeline.ringcentral.download import _exclusive_lock
+
+    sim = make_simulator(calls_per_day=40)
+    start, end = last_day()
+    rec = next(r["recording"] for r in sim.account.call_records(start, end) if r.get("recording"))
+    dest = tmp_path / "r.bin"
+    held = _exclusive_lock(dest)
+    try:
+        with client_for(sim) as client, pytest.raises(DownloadError, match="another process"):
+            client.download_recording(rec, dest)
+    finally:
+        held.close()
+    with client_for(sim) as client:
+        client.download_recording(rec, dest)
+    assert dest.exists() and not list(tmp_path.glob(".*.lock"))

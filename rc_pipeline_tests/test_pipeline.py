@@ -68,8 +68,9 @@ def test_one_partition_equals_the_simulators_ground_truth(account, tmp_path):
         assert Path(row["path"]).suffix == (".mp3" if content_type == "audio/mpeg" else ".wav")
         assert f"/recordings/{day:%Y/%m/%d}/" in row["path"]
         call = next(r for r in truth if r["id"] == row["call_id"])
-        # The simulator records the whole call: the audio's own header must say about as long.
-        assert abs(row["duration_s"] - call["duration"]) <= 1
+        owner = call if row["leg_index"] is None else call["legs"][row["leg_index"]]
+        # The simulator records the whole call or leg: the audio's own header must say about as long.
+        assert abs(row["duration_s"] - owner["duration"]) <= 1
 
 
 def test_rematerialising_changes_nothing_and_downloads_nothing(account, tmp_path):
@@ -118,19 +119,39 @@ def test_failed_download_leaves_no_final_file_and_rerun_completes(account, tmp_p
         assert Path(row["path"]).read_bytes() == body
 
 
-def test_recordings_check_lists_a_damaged_file(account, tmp_path):
+def test_a_damaged_recording_of_the_same_size_is_fetched_again(account, tmp_path):
     day = yesterday()
     defs = pipeline_for(account, str(tmp_path))
     assert archive_day(defs, day).success
     storage = ArchiveStorage(str(tmp_path))
     victim = read_partition(storage, Dataset.RECORDINGS, day).to_pylist()[0]
-    Path(victim["path"]).write_bytes(b"corrupted")
-    # The asset trusts size alone to skip; the check re-hashes and names the damaged id. Re-run the
-    # check only by re-running the job: the asset re-downloads the file whose size no longer matches.
+    damaged = bytearray(Path(victim["path"]).read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    Path(victim["path"]).write_bytes(bytes(damaged))
+
     result = archive_day(defs, day)
     assert check_results(result)["recordings_complete"]
+    rec = next(
+        e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("recordings")
+    )
+    assert rec.materialization.metadata["downloaded_now"].value == 1
     body, _ = account.account.recording_content(victim["recording_id"])
     assert Path(victim["path"]).read_bytes() == body
+
+
+def test_warehouse_automation_requests_a_rebuild_after_a_day_is_archived(account, tmp_path):
+    from rc_pipeline.defs.names import WAREHOUSE
+
+    defs = pipeline_for(account, str(tmp_path))
+    instance = dg.DagsterInstance.ephemeral()
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert archive_day(defs, yesterday(), instance=instance).success
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert after.get_num_requested(WAREHOUSE) == 1, (
+        "older days are missing upstream: eager() would wait forever"
+    )
+    again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after.cursor)
+    assert again.get_num_requested(WAREHOUSE) == 0
 
 
 @pytest.mark.parametrize(("key", "hours"), [("2026-03-08", 23), ("2026-11-01", 25), ("2026-06-01", 24)])
@@ -193,3 +214,40 @@ def test_warehouse_answers_analyst_queries(account, tmp_path):
     snapshots = list((tmp_path / "parquet" / "extensions").iterdir())
     assert len(snapshots) == 1
     assert pq.read_table(snapshots[0] / "part-0.parquet").num_rows == len(account.account.extensions())
+
+
+def test_verify_job_names_a_damaged_recording_without_calling_ringcentral(account, tmp_path):
+    from rc_pipeline.backfill import run_verify
+
+    day = yesterday()
+    defs = pipeline_for(account, str(tmp_path))
+    assert archive_day(defs, day).success
+    storage = ArchiveStorage(str(tmp_path))
+    victim = read_partition(storage, Dataset.RECORDINGS, day).to_pylist()[0]
+    damaged = bytearray(Path(victim["path"]).read_bytes())
+    damaged[0] ^= 0xFF
+    Path(victim["path"]).write_bytes(bytes(damaged))
+    requests_before = len(account.request_log)
+
+    (result,) = run_verify(defs, [day.isoformat()], instance=dg.DagsterInstance.ephemeral())
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert evaluations["calls_match_raw"].passed and evaluations["legs_belong_to_calls"].passed
+    failed = evaluations["recordings_complete"]
+    assert not failed.passed
+    assert failed.metadata["size_or_sha256_mismatch"].value == [victim["recording_id"]]
+    assert len(account.request_log) == requests_before, "verification must not call RingCentral"
+
+
+def test_verification_report_lists_failures_per_day(account, tmp_path):
+    from rc_pipeline.backfill import format_verification, run_verify
+
+    day = yesterday()
+    defs = pipeline_for(account, str(tmp_path))
+    assert archive_day(defs, day).success
+    storage = ArchiveStorage(str(tmp_path))
+    victim = read_partition(storage, Dataset.RECORDINGS, day).to_pylist()[0]
+    Path(victim["path"]).unlink()
+    days = [day.isoformat()]
+    text, passed = format_verification(days, run_verify(defs, days, instance=dg.DagsterInstance.ephemeral()))
+    assert not passed
+    assert "recordings_complete" in text and victim["recording_id"] in text

@@ -132,18 +132,21 @@ def test_pretty_printed_page_becomes_one_line_with_same_value(tmp_path):
     assert json.loads(stored) == json.loads(pretty)
 
 
-def test_partition_is_replaced_never_appended(tmp_path):
+def test_partition_is_never_appended_and_a_differing_fetch_keeps_the_previous(tmp_path):
     storage = ArchiveStorage(str(tmp_path))
     first = list(sample_call_log_pages(DAY, 30, per_page=10))
     storage.write_raw_call_log(DAY, first, *WINDOW)
     storage.write_raw_call_log(DAY, first, *WINDOW)
     assert list(storage.read_raw_call_log_pages(DAY)) == first
-    second = first[:1]
-    manifest = storage.write_raw_call_log(DAY, second, *WINDOW)
-    assert list(storage.read_raw_call_log_pages(DAY)) == second
-    assert manifest.pages == 1 and manifest.records_received == 10
     partition = Path(storage.partition_dir(Dataset.RAW_CALL_LOG, DAY))
     assert sorted(p.name for p in partition.iterdir()) == ["_manifest.json", "pages.ndjson.gz"]
+    second = first[:1]
+    manifest = storage.write_raw_call_log(DAY, second, *WINDOW)
+    assert list(storage.read_raw_pages(DAY)) == second
+    assert list(storage.read_raw_call_log_pages(DAY)) == first + second
+    assert manifest.pages == 1 and manifest.records_received == 10
+    assert len(manifest.superseded) == 1
+    assert len(list(partition.iterdir())) == 3
 
 
 def test_failed_rewrite_keeps_previous_partition(tmp_path):

@@ -32,10 +32,19 @@ def previous_manifest(storage: ArchiveStorage, day: date) -> dict[str, dict[str,
 
 
 def already_archived(storage: ArchiveStorage, row: dict[str, Any] | None) -> bool:
-    """A verified row whose file is still there at its recorded size: nothing to fetch."""
+    """A verified row whose file still has its recorded size and sha256: nothing to fetch.
+
+    Re-hashing costs local reads only; trusting the size alone would leave a file damaged in place
+    (same length, other bytes) unrepaired while RingCentral still holds the original.
+    """
     if not row or row.get("status") != "verified" or not row.get("path"):
         return False
-    return storage.exists(row["path"]) and storage.size(row["path"]) == row.get("bytes")
+    path = row["path"]
+    return (
+        storage.exists(path)
+        and storage.size(path) == row.get("bytes")
+        and storage.file_sha256(path) == row.get("sha256")
+    )
 
 
 def fetch_recording(

@@ -7,6 +7,15 @@ from rc_pipeline.warehouse import build_warehouse
 from .names import ANALYTICS_GROUP, CALL_LEGS, CALLS, DUCKDB_POOL, EXTENSIONS, RECORDINGS, WAREHOUSE
 from .resources import ArchiveResource
 
+# Rebuild once after any upstream partition is updated, when nothing upstream is still running.
+# `AutomationCondition.eager()` would never fire here: it also requires that no upstream partition is
+# missing, and a daily archive always has days not fetched yet (or one failed day) upstream.
+WAREHOUSE_CONDITION = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("rebuild after upstream updates")
+
 
 def build_warehouse_assets() -> list[dg.AssetsDefinition]:
     @dg.asset(
@@ -15,8 +24,7 @@ def build_warehouse_assets() -> list[dg.AssetsDefinition]:
         pool=DUCKDB_POOL,
         group_name=ANALYTICS_GROUP,
         kinds={"duckdb"},
-        # Rebuild whenever any upstream partition changes (the default automation sensor evaluates it).
-        automation_condition=dg.AutomationCondition.eager(),
+        automation_condition=WAREHOUSE_CONDITION,
         description=(
             "warehouse.duckdb for analysts: views over every Parquet dataset and marts (daily volume, "
             "missed-call rate, talk time, recording coverage). Built into a new file, then swapped in, "

@@ -16,7 +16,14 @@ CALLS = dg.AssetKey("calls")
 CALL_LEGS = dg.AssetKey("call_legs")
 RECORDINGS = dg.AssetKey("recordings")
 WAREHOUSE = dg.AssetKey("warehouse")
+MESSAGE_STORE_EXPORT_TASK = dg.AssetKey("message_store_export_task")
+MESSAGE_STORE_ARCHIVE = dg.AssetKey("message_store_archive")
+MESSAGES = dg.AssetKey("messages")
+MESSAGE_ATTACHMENTS = dg.AssetKey("message_attachments")
 
 CALL_GROUP = "call_archive"
 DIRECTORY_GROUP = "directory"
 ANALYTICS_GROUP = "analytics"
+MESSAGE_GROUP = "message_store"
+
+MESSAGE_EXPORT_SENSOR = "message_store_export_sensor"

@@ -30,15 +30,18 @@ def shared_client(settings: RingCentralSettings) -> RingCentralClient:
         return client
 
 
-def close_shared_clients() -> None:
+def close_shared_clients(*, revoke: bool = True) -> None:
     with _CLIENTS_LOCK:
         clients = list(_CLIENTS.values())
         _CLIENTS.clear()
     for client in clients:
-        client.close()
+        client.session.close(revoke=revoke)
 
 
-atexit.register(close_shared_clients)
+# At exit, close without revoking: RingCentral allows 5 Auth requests a minute per app, and every
+# Dagster run is its own process; a revoke per run would starve the next run's login. A token held only
+# by a process that has ended is never used again and expires within the hour.
+atexit.register(close_shared_clients, revoke=False)
 
 
 class RingCentralResource(dg.ConfigurableResource):
@@ -100,6 +103,14 @@ def ringcentral_from_env() -> RingCentralResource:
         client_id=dg.EnvVar("RC_CLIENT_ID"),
         client_secret=dg.EnvVar("RC_CLIENT_SECRET"),
         **optional,
+    )
+
+
+def archive_storage_from_env() -> ArchiveStorage:
+    """The configured archive, for code outside Dagster (CLI): plain values, not EnvVar references."""
+    return ArchiveStorage(
+        os.environ.get("RC_ARCHIVE_ROOT", "").strip() or "data",
+        warehouse_path=os.environ.get("RC_WAREHOUSE_PATH", "").strip() or None,
     )
 
 

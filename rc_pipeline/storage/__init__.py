@@ -3,11 +3,13 @@
 from rc_pipeline.storage.archive import ArchiveStorage, file_sha256, page_line
 from rc_pipeline.storage.atomic import atomic_open, atomic_write_bytes, staged_local_file
 from rc_pipeline.storage.layout import Dataset, recording_extension
-from rc_pipeline.storage.manifest import RawManifest
+from rc_pipeline.storage.manifest import ExportManifest, ExportPart, RawManifest
 
 __all__ = [
     "ArchiveStorage",
     "Dataset",
+    "ExportManifest",
+    "ExportPart",
     "RawManifest",
     "atomic_open",
     "atomic_write_bytes",

@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
@@ -43,6 +44,7 @@ from rc_pipeline.storage.layout import (
     safe_name,
 )
 from rc_pipeline.storage.manifest import RawManifest, iso
+from rc_pipeline.storage.message_paths import MessageStorePaths
 
 _HASH_CHUNK = 1 << 20
 _READ_CHUNK = 1 << 24
@@ -110,7 +112,7 @@ def page_counts(line: bytes) -> tuple[int, int | None]:
     )
 
 
-class ArchiveStorage:
+class ArchiveStorage(MessageStorePaths):
     """The archive at ``root`` (a local path or an fsspec URL such as ``s3://bucket/prefix``).
 
     All path decisions live here (see `rc_pipeline.storage.layout` for the tree). Paths
@@ -231,22 +233,36 @@ class ArchiveStorage:
         fetched_at: datetime | str | None = None,
         dataset: Dataset | str = Dataset.RAW_CALL_LOG,
     ) -> RawManifest:
-        """Replace the raw partition of ``day`` whole with ``pages`` and its manifest.
+        """Store a new fetch of ``day`` as the partition's current pages, with its manifest.
+
+        A fetch that differs from the stored one does not erase it: the previous page file is kept
+        beside the new one as ``pages.superseded-<fetched_at>.ndjson.gz``. RingCentral deletes
+        records (retention, users), so a re-fetch can hold fewer calls than the archive already
+        has; the archive is the system of record and must not shrink. An identical re-fetch only
+        refreshes the manifest.
 
         Order matters for crash safety: the page file is built under a temp name, the old
-        manifest is removed (the partition becomes incomplete), the page file is renamed in,
-        and the new manifest is written last. At every instant a reader sees either the old
-        complete partition, no complete partition, or the new one; never a mix.
+        manifest is removed (the partition becomes incomplete), the old pages are set aside, the
+        new page file is renamed in, and the new manifest is written last.
         """
         dataset = Dataset(dataset)
         pages_path = self.raw_pages_path(day, dataset)
         manifest_path = self.raw_manifest_path(day, dataset)
         counts: dict[str, int | None] = {"pages": 0, "reported": None, "received": 0}
+        try:
+            previous: RawManifest | None = self.read_manifest(day, dataset)
+        except FileNotFoundError:
+            previous = None
 
         def retract_old_manifest() -> None:
             # From here until the new manifest lands the partition reads as incomplete.
             if self.exists(manifest_path):
                 self.fs.rm(manifest_path)
+            if self.exists(pages_path) and (
+                previous is None or previous.sha256 != hashing.digest.hexdigest()
+            ):
+                stamp = previous.fetched_at if previous else datetime.now(UTC).isoformat()
+                self.fs.mv(pages_path, self.superseded_pages_path(day, stamp, dataset))
 
         with atomic_open(pages_path, "wb", fs=self.fs, before_publish=retract_old_manifest) as handle:
             # mtime=0: the gzip header otherwise embeds the write time and re-runs differ.
@@ -276,9 +292,28 @@ class ArchiveStorage:
             sha256=hashing.digest.hexdigest(),
             pages_file=RAW_PAGES_FILE,
             bytes=hashing.written,
+            superseded=tuple(self.fs_name(p) for p in self.superseded_pages_paths(day, dataset)),
         )
         self.atomic_write_bytes(manifest_path, manifest.to_json())
         return manifest
+
+    def superseded_pages_path(self, day: date, fetched_at: str, dataset: Dataset | str) -> str:
+        stamp = re.sub(r"[^0-9A-Za-z]", "", fetched_at)
+        return f"{self.partition_dir(dataset, day)}/pages.superseded-{stamp}.ndjson.gz"
+
+    def superseded_pages_paths(self, day: date, dataset: Dataset | str = Dataset.RAW_CALL_LOG) -> list[str]:
+        """Earlier fetches of a raw partition that differed from the current one, oldest first."""
+        directory = self.partition_dir(dataset, day)
+        if not self.exists(directory):
+            return []
+        names = [
+            p for p in self.fs.ls(directory, detail=False) if "/pages.superseded-" in f"/{self.fs_name(p)}"
+        ]
+        return sorted(names, key=self.fs_name)
+
+    @staticmethod
+    def fs_name(path: str) -> str:
+        return path.rstrip("/").rsplit("/", 1)[-1]
 
     def write_raw_call_log(
         self,
@@ -296,13 +331,23 @@ class ArchiveStorage:
         with self.fs.open(self.raw_manifest_path(day, dataset), "rb") as handle:
             return RawManifest.from_json(handle.read())
 
-    def read_raw_pages(self, day: date, dataset: Dataset | str = Dataset.RAW_CALL_LOG) -> Iterator[bytes]:
-        """Each stored page line, without its newline, streamed from the gzip file.
+    def read_raw_pages(
+        self, day: date, dataset: Dataset | str = Dataset.RAW_CALL_LOG, *, all_fetches: bool = False
+    ) -> Iterator[bytes]:
+        """Each stored page line, without its newline, streamed from the gzip file(s).
 
+        With ``all_fetches`` the superseded fetches come first (oldest first), then the current
+        one, so a reader that keeps the last version of each record sees the newest.
         Only complete partitions are read: a missing manifest raises FileNotFoundError.
         """
         self.read_manifest(day, dataset)
-        with self.fs.open(self.raw_pages_path(day, dataset), "rb") as raw, gzip.GzipFile(fileobj=raw) as gz:
+        paths = [*self.superseded_pages_paths(day, dataset)] if all_fetches else []
+        paths.append(self.raw_pages_path(day, dataset))
+        for path in paths:
+            yield from self._gzip_lines(path)
+
+    def _gzip_lines(self, path: str) -> Iterator[bytes]:
+        with self.fs.open(path, "rb") as raw, gzip.GzipFile(fileobj=raw) as gz:
             # Pages are megabytes: splitting big decompressed chunks beats readline's small buffer.
             pending = b""
             while chunk := gz.read(_READ_CHUNK):
@@ -313,8 +358,8 @@ class ArchiveStorage:
                 yield pending
 
     def read_raw_call_log_pages(self, day: date) -> Iterator[bytes]:
-        """Raw call-log pages of ``day`` (see `read_raw_pages`)."""
-        return self.read_raw_pages(day, Dataset.RAW_CALL_LOG)
+        """Every archived call-log page of ``day``, earlier differing fetches first (see `read_raw_pages`)."""
+        return self.read_raw_pages(day, Dataset.RAW_CALL_LOG, all_fetches=True)
 
     def verify_raw_partition(self, day: date, dataset: Dataset | str = Dataset.RAW_CALL_LOG) -> bool:
         """True when the page file's sha256 still matches its manifest."""
@@ -389,7 +434,7 @@ class ArchiveStorage:
     def message_attachment_path(
         self, partition_date: date, message_id: str | int, attachment_id: str | int, extension: str
     ) -> str:
-        """Archive path of a message-store attachment (reserved for the message-store assets)."""
+        """Archive path of a message-store attachment: stable per message and attachment id."""
         message = safe_name(str(message_id), "message id")
         attachment = safe_name(str(attachment_id), "attachment id")
         ext = safe_name(extension.lstrip("."), "extension")

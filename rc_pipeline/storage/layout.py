@@ -9,26 +9,36 @@ fsspec URL such as ``s3://bucket/prefix``)::
     │   ├── call_log/
     │   │   └── date=YYYY-MM-DD/
     │   │       ├── pages.ndjson.gz             one line per API page (gzip NDJSON)
+    │   │       ├── pages.superseded-<ts>.ndjson.gz  earlier fetches that differed (never dropped)
     │   │       └── _manifest.json              window, page/record counts, fetched_at, sha256;
     │   │                                       written last: it is the partition's commit marker
     │   ├── extensions/
     │   │   └── snapshot=YYYY-MM-DD/
     │   │       ├── pages.ndjson.gz             the extension list as received
     │   │       └── _manifest.json
-    │   └── message_store/                      reserved for the message-store assets
+    │   ├── message_store/                      per-extension listing path
+    │   │   └── date=YYYY-MM-DD/
+    │   │       ├── pages.ndjson.gz             every extension's message-store pages as received
+    │   │       ├── _manifest.json
+    │   │       └── attachments.json            attachment index: path, bytes, sha256 per file
+    │   └── message_store_export/               export path
     │       └── date=YYYY-MM-DD/
-    │           ├── pages.ndjson.gz
-    │           └── _manifest.json
+    │           ├── task=<taskId>/archive_<n>.zip   the export's zips as received
+    │           ├── attachments.json
+    │           └── _manifest.json              task, window, parts (size, sha256); written last
     ├── parquet/                                typed, rebuilt from raw at will
     │   ├── calls/date=YYYY-MM-DD/part-0.parquet
     │   ├── call_legs/date=YYYY-MM-DD/part-0.parquet
     │   ├── recordings/date=YYYY-MM-DD/manifest.parquet
-    │   └── extensions/snapshot=YYYY-MM-DD/part-0.parquet
+    │   ├── extensions/snapshot=YYYY-MM-DD/part-0.parquet
+    │   ├── messages/date=YYYY-MM-DD/part-0.parquet
+    │   └── message_attachments/date=YYYY-MM-DD/part-0.parquet
     ├── recordings/YYYY/MM/DD/<recordingId>.<mp3|wav>
-    ├── message_store/content/YYYY/MM/DD/<messageId>/<attachmentId>.<ext>   (reserved)
+    ├── message_store/content/YYYY/MM/DD/<messageId>/<attachmentId>.<ext>
+    ├── state/message_store_export/date=YYYY-MM-DD.json   export task state the sensor reads
     └── warehouse.duckdb                        local roots only; remote roots configure a local path
 
-Partition keys are UTC calendar days. Temporary files are siblings of their
+Partition keys are calendar days in the pipeline's timezone (RC_TIMEZONE). Temporary files are siblings of their
 target named ``.tmp-<uuid>-<name>``; readers ignore anything starting with a dot.
 """
 
@@ -45,10 +55,13 @@ class Dataset(StrEnum):
     RAW_CALL_LOG = "raw/call_log"
     RAW_EXTENSIONS = "raw/extensions"
     RAW_MESSAGE_STORE = "raw/message_store"
+    RAW_MESSAGE_EXPORT = "raw/message_store_export"
     CALLS = "parquet/calls"
     CALL_LEGS = "parquet/call_legs"
     RECORDINGS = "parquet/recordings"
     EXTENSIONS = "parquet/extensions"
+    MESSAGES = "parquet/messages"
+    MESSAGE_ATTACHMENTS = "parquet/message_attachments"
 
 
 # Hive-style key of each dataset's partition directories; extensions are point-in-time
@@ -57,10 +70,13 @@ PARTITION_KEY: dict[Dataset, str] = {
     Dataset.RAW_CALL_LOG: "date",
     Dataset.RAW_EXTENSIONS: "snapshot",
     Dataset.RAW_MESSAGE_STORE: "date",
+    Dataset.RAW_MESSAGE_EXPORT: "date",
     Dataset.CALLS: "date",
     Dataset.CALL_LEGS: "date",
     Dataset.RECORDINGS: "date",
     Dataset.EXTENSIONS: "snapshot",
+    Dataset.MESSAGES: "date",
+    Dataset.MESSAGE_ATTACHMENTS: "date",
 }
 
 # The file that, when present, makes a partition complete.
@@ -68,19 +84,26 @@ PARTITION_FILE: dict[Dataset, str] = {
     Dataset.RAW_CALL_LOG: "_manifest.json",
     Dataset.RAW_EXTENSIONS: "_manifest.json",
     Dataset.RAW_MESSAGE_STORE: "_manifest.json",
+    Dataset.RAW_MESSAGE_EXPORT: "_manifest.json",
     Dataset.CALLS: "part-0.parquet",
     Dataset.CALL_LEGS: "part-0.parquet",
     Dataset.RECORDINGS: "manifest.parquet",
     Dataset.EXTENSIONS: "part-0.parquet",
+    Dataset.MESSAGES: "part-0.parquet",
+    Dataset.MESSAGE_ATTACHMENTS: "part-0.parquet",
 }
 
 RAW_PAGES_FILE = "pages.ndjson.gz"
 RAW_MANIFEST_FILE = "_manifest.json"
 RECORDINGS_DIR = "recordings"
 MESSAGE_CONTENT_DIR = "message_store/content"
+ATTACHMENT_INDEX_FILE = "attachments.json"
+EXPORT_STATE_DIR = "state/message_store_export"
 WAREHOUSE_FILE = "warehouse.duckdb"
 TEMP_PREFIX = ".tmp-"
-RAW_DATASETS = frozenset({Dataset.RAW_CALL_LOG, Dataset.RAW_EXTENSIONS, Dataset.RAW_MESSAGE_STORE})
+RAW_DATASETS = frozenset(
+    {Dataset.RAW_CALL_LOG, Dataset.RAW_EXTENSIONS, Dataset.RAW_MESSAGE_STORE, Dataset.RAW_MESSAGE_EXPORT}
+)
 
 # RingCentral sends audio/mpeg or audio/wav; the aliases cover header variants seen in the wild.
 RECORDING_EXTENSIONS: dict[str, str] = {

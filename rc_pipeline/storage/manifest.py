@@ -25,6 +25,8 @@ class RawManifest:
     sha256: str
     pages_file: str
     bytes: int
+    # Earlier fetches that differed from this one, kept beside it (oldest first).
+    superseded: tuple[str, ...] = ()
 
     def to_json(self) -> bytes:
         """Stable, human-readable encoding (sorted keys) so re-runs produce comparable files."""
@@ -35,9 +37,47 @@ class RawManifest:
         """Parse a manifest written by `to_json`; unknown keys from newer writers are ignored."""
         raw = json.loads(data)
         known = {name: raw.get(name) for name in cls.__dataclass_fields__}
+        known["superseded"] = tuple(known.get("superseded") or ())
         return cls(**known)
 
 
 def iso(value: datetime | str) -> str:
     """ISO 8601 text of a timestamp; strings are trusted to be ISO already."""
     return value if isinstance(value, str) else value.isoformat()
+
+
+@dataclass(frozen=True)
+class ExportPart:
+    """One zip of a message-store export, as downloaded."""
+
+    index: int
+    path: str
+    bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ExportManifest:
+    """Commit marker of a raw message-store export partition: which task, which zips.
+
+    Written after the zips and the attachment index, so its presence means all of them are whole.
+    """
+
+    task_id: str
+    window_start: str
+    window_end: str
+    parts: tuple[ExportPart, ...]
+    fetched_at: str
+    messages: int
+    attachments: int
+
+    def to_json(self) -> bytes:
+        body = asdict(self)
+        return (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> ExportManifest:
+        raw = json.loads(data)
+        known = {name: raw.get(name) for name in cls.__dataclass_fields__}
+        known["parts"] = tuple(ExportPart(**p) for p in known.get("parts") or [])
+        return cls(**known)

@@ -118,3 +118,58 @@ EXTENSIONS_SCHEMA = pa.schema(
         pa.field("snapshot_date", pa.date32(), nullable=False),
     ]
 )
+
+# The message store: one row per message (SMS/MMS, fax, voicemail, pager) of the partition's window.
+MESSAGES_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.int64(), nullable=False),
+        pa.field("extension_id", pa.int64()),
+        pa.field("partition_date", pa.date32(), nullable=False),
+        pa.field("type", pa.string()),
+        pa.field("direction", pa.string()),
+        pa.field("from_phone_number", pa.string()),
+        pa.field("from_extension_number", pa.string()),
+        pa.field("from_name", pa.string()),
+        # Every recipient: group SMS and faxes can have several.
+        pa.field("to_phone_numbers", pa.list_(pa.string())),
+        pa.field("to_extension_numbers", pa.list_(pa.string())),
+        pa.field("to_names", pa.list_(pa.string())),
+        pa.field("subject", pa.string()),
+        pa.field("creation_time", TIMESTAMP),
+        pa.field("last_modified_time", TIMESTAMP),
+        pa.field("read_status", pa.string()),
+        pa.field("message_status", pa.string()),
+        pa.field("availability", pa.string()),
+        pa.field("priority", pa.string()),
+        # A string: RingCentral's int64 conversationId overflows JavaScript clients, so the API
+        # also sends conversation.id as text, which is what we keep.
+        pa.field("conversation_id", pa.string()),
+        pa.field("fax_page_count", pa.int32()),
+        pa.field("fax_resolution", pa.string()),
+        pa.field("vm_transcription_status", pa.string()),
+        pa.field("vm_duration_s", pa.int64()),
+        pa.field("attachment_count", pa.int32()),
+    ]
+)
+
+ATTACHMENT_STATUSES = ("archived", "missing")
+
+MESSAGE_ATTACHMENTS_SCHEMA = pa.schema(
+    [
+        pa.field("message_id", pa.int64(), nullable=False),
+        pa.field("attachment_id", pa.int64(), nullable=False),
+        pa.field("extension_id", pa.int64()),
+        pa.field("partition_date", pa.date32(), nullable=False),
+        pa.field("message_type", pa.string()),
+        pa.field("type", pa.string()),
+        pa.field("content_type", pa.string()),
+        pa.field("file_name", pa.string()),
+        # What RingCentral reported; `bytes` is what the archived file holds.
+        pa.field("size", pa.int64()),
+        pa.field("vm_duration_s", pa.int64()),
+        pa.field("bytes", pa.int64()),
+        pa.field("sha256", pa.string()),
+        pa.field("path", pa.string()),
+        pa.field("status", pa.string(), nullable=False),
+    ]
+)

@@ -18,9 +18,11 @@ from rc_pipeline.transform.schemas import (
     CALL_LEGS_SCHEMA,
     CALLS_SCHEMA,
     EXTENSIONS_SCHEMA,
+    MESSAGE_ATTACHMENTS_SCHEMA,
+    MESSAGES_SCHEMA,
     RECORDINGS_MANIFEST_SCHEMA,
 )
-from rc_pipeline.warehouse.views import LATEST_EXTENSIONS_SQL, MART_SQL, parquet_view_sql
+from rc_pipeline.warehouse.views import LATEST_EXTENSIONS_SQL, MART_SQL, MESSAGE_MART_SQL, parquet_view_sql
 
 # View name -> (dataset it reads, explicit schema). Extensions are read as their history;
 # `extensions` (the latest snapshot) is derived from it.
@@ -29,6 +31,11 @@ DATASET_VIEWS: dict[str, tuple[Dataset, pa.Schema]] = {
     "call_legs": (Dataset.CALL_LEGS, CALL_LEGS_SCHEMA),
     "recordings": (Dataset.RECORDINGS, RECORDINGS_MANIFEST_SCHEMA),
     "extensions_history": (Dataset.EXTENSIONS, EXTENSIONS_SCHEMA),
+}
+# The message store, reported apart: an account may archive calls only (or messages only).
+MESSAGE_VIEWS: dict[str, tuple[Dataset, pa.Schema]] = {
+    "messages": (Dataset.MESSAGES, MESSAGES_SCHEMA),
+    "message_attachments": (Dataset.MESSAGE_ATTACHMENTS, MESSAGE_ATTACHMENTS_SCHEMA),
 }
 
 
@@ -42,6 +49,8 @@ class WarehouseStats:
     row_counts: dict[str, int] = field(default_factory=dict)
     empty_datasets: tuple[str, ...] = ()
     seconds: float = 0.0
+    message_row_counts: dict[str, int] = field(default_factory=dict)
+    message_marts: tuple[str, ...] = ()
 
     def metadata(self) -> dict[str, Any]:
         """Plain, JSON-ready summary (for run metadata and logs)."""
@@ -51,6 +60,8 @@ class WarehouseStats:
             "marts": list(self.marts),
             "row_counts": dict(self.row_counts),
             "empty_datasets": list(self.empty_datasets),
+            "message_row_counts": dict(self.message_row_counts),
+            "message_marts": list(self.message_marts),
             "seconds": round(self.seconds, 3),
         }
 
@@ -85,6 +96,7 @@ def build_warehouse(
     temp = target.with_name(f".tmp-{uuid.uuid4().hex}-{target.name}")
     empty: list[str] = []
     counts: dict[str, int] = {}
+    message_counts: dict[str, int] = {}
     try:
         connection = duckdb.connect(str(temp))
         try:
@@ -93,12 +105,17 @@ def build_warehouse(
                 if glob is None:
                     empty.append(view)
                 connection.execute(parquet_view_sql(view, glob, schema))
+            for view, (dataset, schema) in MESSAGE_VIEWS.items():
+                connection.execute(parquet_view_sql(view, _glob_if_any(storage, dataset), schema))
             connection.execute(LATEST_EXTENSIONS_SQL)
-            for sql in MART_SQL.values():
+            for sql in (*MART_SQL.values(), *MESSAGE_MART_SQL.values()):
                 connection.execute(sql)
             for view in (*DATASET_VIEWS, "extensions"):
                 row = connection.execute(f'SELECT count(*) FROM "{view}"').fetchone()
                 counts[view] = int(row[0]) if row else 0
+            for view in MESSAGE_VIEWS:
+                row = connection.execute(f'SELECT count(*) FROM "{view}"').fetchone()
+                message_counts[view] = int(row[0]) if row else 0
             connection.execute("CHECKPOINT")
         finally:
             connection.close()
@@ -113,4 +130,6 @@ def build_warehouse(
         row_counts=counts,
         empty_datasets=tuple(empty),
         seconds=time.monotonic() - started,
+        message_row_counts=message_counts,
+        message_marts=tuple(MESSAGE_MART_SQL),
     )

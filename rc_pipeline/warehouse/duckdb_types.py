@@ -19,6 +19,8 @@ def duckdb_type(arrow_type: pa.DataType) -> str:
         return "BOOLEAN"
     if pa.types.is_date32(arrow_type):
         return "DATE"
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        return f"{duckdb_type(arrow_type.value_type)}[]"
     if pa.types.is_timestamp(arrow_type):
         return "TIMESTAMPTZ" if arrow_type.tz else "TIMESTAMP"
     raise TypeError(f"no DuckDB type for {arrow_type}")

@@ -1,0 +1,244 @@
+"""Fetching a partition's message store from RingCentral into the raw layer: plain functions.
+
+Two paths end in the same place (message records in the raw layer, attachment files under
+`message_store/content/`, an attachment index): the export (`fetch_export`) downloads the zips of a
+completed message-store-report task; the listing (`fetch_listing`) pages through every extension's
+message store and fetches attachments from the attachment-content endpoint.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from rc_pipeline.ringcentral import NotFound, RingCentralClient, RingCentralError
+from rc_pipeline.storage import ArchiveStorage, Dataset, ExportManifest, ExportPart
+from rc_pipeline.storage.zipsafe import ZipLimits
+from rc_pipeline.transform.message_raw import (
+    extract_attachments,
+    open_export_parts,
+    read_attachment_index,
+    write_attachment_index,
+)
+from rc_pipeline.transform.messages import (
+    ArchivedFile,
+    MessageRecord,
+    attachment_file_extension,
+    attachment_key,
+    attachments_of,
+)
+from rc_pipeline.transform.raw_shapes import coerce
+
+# Attachment downloads overlap latency; the client's throttle keeps them inside the budget.
+DOWNLOAD_THREADS = 4
+
+
+@dataclass
+class FetchResult:
+    """What a fetch put into the raw layer."""
+
+    messages: int = 0
+    attachments: int = 0
+    parts: list[ExportPart] = field(default_factory=list)
+    from_content_endpoint: int = 0
+    skipped_existing: int = 0
+    unrecognised_entries: list[str] = field(default_factory=list)
+    failed_attachments: list[str] = field(default_factory=list)
+    extensions_listed: int = 0
+    extensions_not_found: list[int] = field(default_factory=list)
+
+
+def extension_ids(storage: ArchiveStorage, client: RingCentralClient) -> list[int]:
+    """Extensions whose message stores to list: the latest `extensions` snapshot, else the API's list."""
+    snapshots = storage.list_partitions(Dataset.EXTENSIONS)
+    if snapshots:
+        ids = storage.read_parquet(Dataset.EXTENSIONS, snapshots[-1]).column("id").to_pylist()
+    else:
+        ids = [coerce(r.get("id"), pa.int64()) for r in client.iter_extensions()]
+    return sorted({i for i in ids if i is not None})
+
+
+def download_attachment(
+    client: RingCentralClient,
+    storage: ArchiveStorage,
+    day: date,
+    message_id: int,
+    attachment: Mapping[str, Any],
+) -> ArchivedFile:
+    """Stream one attachment from the attachment-content endpoint to its archive path."""
+    attachment_id = coerce(attachment.get("id"), pa.int64())
+    target = storage.message_attachment_path(
+        day, message_id, attachment_id, attachment_file_extension(attachment)
+    )
+    with storage.staged_file(target) as local:
+        result = client.download_attachment(dict(attachment), local)
+    return ArchivedFile(target, result.size, result.sha256)
+
+
+def _already_archived(storage: ArchiveStorage, entry: Mapping[str, Any] | None) -> bool:
+    return bool(entry) and storage.exists(entry["path"]) and storage.size(entry["path"]) == entry.get("bytes")
+
+
+def fetch_attachments(
+    client: RingCentralClient,
+    storage: ArchiveStorage,
+    day: date,
+    wanted: list[tuple[MessageRecord, Mapping[str, Any]]],
+    previous: Mapping[str, Mapping[str, Any]],
+    result: FetchResult,
+    progress: Callable[[str], None],
+) -> dict[str, ArchivedFile]:
+    """Download the attachments in ``wanted`` that are not already archived (per ``previous``)."""
+    index: dict[str, ArchivedFile] = {}
+    todo = []
+    for item, attachment in wanted:
+        message_id = coerce(item.record.get("id"), pa.int64())
+        key = attachment_key(message_id, attachment.get("id"))
+        prior = previous.get(key)
+        if _already_archived(storage, prior):
+            index[key] = ArchivedFile(prior["path"], prior["bytes"], prior["sha256"])
+            result.skipped_existing += 1
+        else:
+            todo.append((key, message_id, attachment))
+    lock = threading.Lock()
+    done = 0
+
+    def work(job: tuple[str, int, Mapping[str, Any]]) -> None:
+        nonlocal done
+        key, message_id, attachment = job
+        try:
+            archived = download_attachment(client, storage, day, message_id, attachment)
+        except (RingCentralError, OSError, ValueError) as exc:
+            with lock:
+                result.failed_attachments.append(f"{key}: {exc}")
+            return
+        with lock:
+            index[key] = archived
+            done += 1
+            if done % 50 == 0 or done == len(todo):
+                progress(f"attachments: {done}/{len(todo)} downloaded")
+
+    with ThreadPoolExecutor(max_workers=DOWNLOAD_THREADS) as pool:
+        list(pool.map(work, todo))
+    result.from_content_endpoint += done
+    return index
+
+
+def fetch_export(
+    client: RingCentralClient,
+    storage: ArchiveStorage,
+    day: date,
+    task_id: str,
+    window: tuple[str, str],
+    limits: ZipLimits,
+    progress: Callable[[str], None],
+) -> FetchResult:
+    """Download every zip of a completed task, vet them, extract the attachments, commit the partition.
+
+    The zips are kept as received under `task=<id>/`. Nothing is extracted until every part has
+    been opened and vetted; the manifest (the commit marker) is written last, and only then are the
+    zips of the partition's earlier tasks removed. Attachments a zip lacks are fetched from the
+    attachment-content endpoint so the archive is complete either way.
+    """
+    result = FetchResult()
+    archives = client.list_message_store_report_archives(task_id)
+    if not archives:
+        raise ValueError(f"task {task_id} completed but RingCentral lists no archive for it")
+    for index, record in enumerate(archives):
+        path = storage.export_part_path(day, task_id, index)
+        size = record.get("size")
+        if storage.exists(path) and size is not None and storage.size(path) == int(size):
+            result.parts.append(ExportPart(index, path, storage.size(path), storage.file_sha256(path)))
+            continue
+        with storage.staged_file(path) as local:
+            downloaded = client.download_message_store_archive(record, local)
+        result.parts.append(ExportPart(index, path, downloaded.size, downloaded.sha256))
+        progress(f"archive part {index}: {downloaded.size:,} bytes")
+    paths = [p.path for p in result.parts]
+    try:
+        previous = read_attachment_index(storage, Dataset.RAW_MESSAGE_EXPORT, day)
+    except FileNotFoundError:
+        previous = {}
+    with open_export_parts(storage, paths, limits) as (zips, contents):
+        index, absent = extract_attachments(storage, day, zips, paths, contents, limits)
+        result.unrecognised_entries = contents.unrecognised
+        result.messages = len(contents.records)
+    if absent:
+        progress(f"{len(absent)} attachment(s) not in the zips: fetching them from the content endpoint")
+        index.update(fetch_attachments(client, storage, day, absent, previous, result, progress))
+    result.attachments = len(index)
+    if result.failed_attachments:
+        raise AttachmentsFailed(result.failed_attachments)
+    # From here the old commit (if any) is withdrawn until the new one lands.
+    storage.remove(storage.raw_partition_manifest(Dataset.RAW_MESSAGE_EXPORT, day))
+    write_attachment_index(storage, Dataset.RAW_MESSAGE_EXPORT, day, index)
+    storage.write_export_manifest(
+        day,
+        ExportManifest(
+            task_id=task_id,
+            window_start=window[0],
+            window_end=window[1],
+            parts=tuple(result.parts),
+            fetched_at=datetime.now(UTC).isoformat(),
+            messages=result.messages,
+            attachments=result.attachments,
+        ),
+    )
+    storage.remove_other_export_tasks(day, task_id)
+    return result
+
+
+def fetch_listing(
+    client: RingCentralClient,
+    storage: ArchiveStorage,
+    day: date,
+    window_start: datetime,
+    window_end: datetime,
+    progress: Callable[[str], None],
+) -> FetchResult:
+    """List every extension's message store for the window (all types, perPage 1000, explicit
+    dateFrom/dateTo), keep the pages as received, then fetch each attachment's content."""
+    result = FetchResult()
+    pages: list[bytes] = []
+    records: list[MessageRecord] = []
+    for extension_id in extension_ids(storage, client):
+        try:
+            for page in client.iter_message_pages(extension_id, window_start, window_end):
+                pages.append(page.raw)
+                records.extend(MessageRecord(r, extension_id) for r in page.records)
+        except NotFound:
+            # Deleted since the snapshot: nothing left to list (named in the metadata).
+            result.extensions_not_found.append(extension_id)
+            continue
+        result.extensions_listed += 1
+    progress(f"{len(records)} messages in {len(pages)} pages from {result.extensions_listed} extensions")
+    try:
+        previous = read_attachment_index(storage, Dataset.RAW_MESSAGE_STORE, day)
+    except FileNotFoundError:
+        previous = {}
+    # The index is withdrawn first: it must never describe pages other than the ones beside it.
+    storage.remove(storage.attachment_index_path(Dataset.RAW_MESSAGE_STORE, day))
+    storage.write_raw_pages(day, pages, window_start, window_end, dataset=Dataset.RAW_MESSAGE_STORE)
+    wanted = [(item, a) for item in records for a in attachments_of(item.record)]
+    index = fetch_attachments(client, storage, day, wanted, previous, result, progress)
+    write_attachment_index(storage, Dataset.RAW_MESSAGE_STORE, day, index)
+    result.messages = len(records)
+    result.attachments = len(index)
+    if result.failed_attachments:
+        raise AttachmentsFailed(result.failed_attachments)
+    return result
+
+
+class AttachmentsFailed(RuntimeError):
+    """Some attachments could not be downloaded; the ones that were are kept for the next run."""
+
+    def __init__(self, failures: list[str]) -> None:
+        self.failures = failures
+        shown = "; ".join(failures[:10])
+        super().__init__(f"{len(failures)} attachment(s) failed to download ({shown})")
