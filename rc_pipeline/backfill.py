@@ -227,7 +227,7 @@ def run_verify(
     days: list[str],
     *,
     instance: dg.DagsterInstance | None = None,
-    log_level: str = "WARNING",
+    log_level: str = "CRITICAL",
 ) -> list[dg.ExecuteInProcessResult]:
     """Re-run every asset check of each day without calling RingCentral (proof before deleting at source).
 
@@ -253,7 +253,7 @@ def format_verification(days: list[str], results: list[dg.ExecuteInProcessResult
     for day, result in zip(days, results, strict=True):
         evaluations = result.get_asset_check_evaluations()
         failed = [e for e in evaluations if not e.passed]
-        errors = [f.step_key for f in result.get_step_failure_events()]
+        errors = [f"{f.step_key} ({_root_cause(f)})" for f in result.get_step_failure_events()]
         all_passed &= not failed and not errors and bool(evaluations)
         status = "ok" if not failed and not errors and evaluations else "FAILED"
         detail = "; ".join(
@@ -271,3 +271,13 @@ def format_verification(days: list[str], results: list[dg.ExecuteInProcessResult
             f"{day}  {len(evaluations) - len(failed)}/{len(evaluations)} checks passed  {status}  {detail}"
         )
     return "\n".join(lines), all_passed
+
+
+def _root_cause(failure: dg.DagsterEvent) -> str:
+    """The innermost error of a failed step, one line (a missing partition reads as 'not archived')."""
+    error = failure.event_specific_data.error
+    while error.cause is not None:
+        error = error.cause
+    if error.cls_name == "FileNotFoundError":
+        return "not archived: " + error.message.strip().rsplit("/", 2)[-2]
+    return f"{error.cls_name}: {error.message.strip().splitlines()[0][:160]}"
