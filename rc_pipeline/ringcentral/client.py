@@ -175,13 +175,17 @@ class RingCentralClient:
 
     def get_call_records(self, ids: Sequence[str], *, view: str = "Detailed") -> list[BulkItem]:
         """Read call records by id, 50 per request (RingCentral's bulk limit), in the order given."""
+        return self._bulk_get(f"{self.account}/call-log", ids, {"view": view})
+
+    def _bulk_get(
+        self, collection: str, ids: Sequence[int | str], params: dict[str, Any] | None = None
+    ) -> list[BulkItem]:
+        """GET `collection/{id1,id2,...}` in chunks of 50: one id answers JSON, several a 207 multipart."""
         items: list[BulkItem] = []
-        ids = list(ids)
+        ids = [str(i) for i in ids]
         for start in range(0, len(ids), MAX_BULK_IDS):
             chunk = ids[start : start + MAX_BULK_IDS]
-            response = self.session.request(
-                "GET", f"{self.account}/call-log/{','.join(chunk)}", params={"view": view}
-            )
+            response = self.session.request("GET", f"{collection}/{','.join(chunk)}", params=params)
             if len(chunk) == 1:
                 items.append(BulkItem(status=response.status_code, body=response.json()))
             else:
@@ -278,18 +282,7 @@ class RingCentralClient:
         return self._get(f"{self._ext(extension_id)}/message-store/{message_id}")
 
     def get_messages(self, extension_id: int | str, message_ids: Sequence[int | str]) -> list[BulkItem]:
-        items: list[BulkItem] = []
-        ids = [str(i) for i in message_ids]
-        for start in range(0, len(ids), MAX_BULK_IDS):
-            chunk = ids[start : start + MAX_BULK_IDS]
-            response = self.session.request(
-                "GET", f"{self._ext(extension_id)}/message-store/{','.join(chunk)}"
-            )
-            if len(chunk) == 1:
-                items.append(BulkItem(status=response.status_code, body=response.json()))
-            else:
-                items.extend(parse_multipart(response.headers.get("Content-Type", ""), response.content))
-        return items
+        return self._bulk_get(f"{self._ext(extension_id)}/message-store", message_ids)
 
     def download_attachment(
         self,
