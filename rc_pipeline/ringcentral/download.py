@@ -127,7 +127,9 @@ def _download(
                 )
                 with part.open("ab" if have else "wb") as fh:
                     try:
-                        for chunk in response.iter_raw(CHUNK):
+                        # Chunks as they arrive (no re-buffering): after a broken connection every
+                        # byte received is on disk, so the resume asks only for what is missing.
+                        for chunk in response.iter_raw():
                             fh.write(chunk)
                             digest.update(chunk)
                             have += len(chunk)

@@ -119,7 +119,11 @@ class Account:
             return None
         content_type, size = self.calls.recording_format(found)
         if recording_id == self.large_recording_id():
-            size = int(self.config.large_recording_bytes or size)
+            # Always WAV: MP3 bodies are whole frames, so only WAV can honour an exact configured size
+            # (which recording is designated moves with the date, and with it the format).
+            return media.wav_content(
+                f"{self.config.seed}:{recording_id}", int(self.config.large_recording_bytes or size)
+            )
         if content_type == "audio/wav":
             return media.wav_content(f"{self.config.seed}:{recording_id}", size)
         return media.mp3_content(size)
