@@ -9,6 +9,7 @@ sensor calls) and runs each day's download job as soon as its task completes.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from typing import Any
 import dagster as dg
 from tqdm import tqdm
 
+from rc_pipeline.defs.export_state import load_entry
 from rc_pipeline.defs.export_tasks import advance_exports
 from rc_pipeline.defs.message_config import MessageStoreConfig
 from rc_pipeline.defs.names import (
@@ -32,6 +34,8 @@ from rc_pipeline.defs.names import (
 )
 from rc_pipeline.ringcentral import RingCentralClient
 from rc_pipeline.storage import ArchiveStorage
+
+log = logging.getLogger("rc_pipeline.archive")
 
 # First pause between export polls; it doubles up to the configured poll interval.
 FIRST_POLL_DELAY = 1.0
@@ -169,8 +173,21 @@ def archive_messages(
     download_job = defs.resolve_job_def(MESSAGE_DOWNLOAD_JOB)
     handled: set[str] = set()
     delay = min(FIRST_POLL_DELAY, settings.poll_seconds)
+    deadline = time.monotonic() + settings.archive_deadline_seconds
     with _client_and_storage(defs) as (client, storage):
         while waiting:
+            if time.monotonic() > deadline:
+                # Never wait forever on a queue that does not move: say which days are still pending.
+                pending = sorted(waiting)
+                states = {d: load_entry(storage, date.fromisoformat(d)) for d in pending}
+                for day in pending:
+                    entry = states[day]
+                    summaries[day].failures.append(
+                        f"message-store export still pending after {settings.archive_deadline_seconds:g} s "
+                        f"({entry.describe() if entry else 'no export state'}); the sensor continues it"
+                    )
+                log.error("message-store exports still pending after the deadline: %s", ", ".join(pending))
+                return
             report = advance_exports(client, storage, settings, datetime.now(UTC))
             for entry in report.final:
                 if entry.partition not in waiting or entry.run_key in handled:

@@ -19,11 +19,11 @@ def window_of(day: date) -> tuple[datetime, datetime]:
 
 
 def truth_messages(sim: Any, day: date) -> dict[int, dict]:
-    """Every message the simulated account holds for the day, by id, across all mailboxes."""
+    """Every message the simulated account holds for the day (Alive and in the trash), by id."""
     start, end = window_of(day)
     out: dict[int, dict] = {}
     for ext in sim.account.extension_objects:
-        for message in sim.account.messages(ext.id, start, end):
+        for message in sim.account.messages(ext.id, start, end, availability=("Alive", "Deleted")):
             out[message["id"]] = message
     return out
 

@@ -158,6 +158,15 @@ def build_message_assets(
                     extra["unrecognised_zip_entries"] = dg.MetadataValue.json(
                         result.unrecognised_entries[:50]
                     )
+                    # Content the zips hold that no attachment claimed: reported, never dropped silently.
+                    extra["unmatched_content_entries"] = dg.MetadataValue.json(result.unmatched_entries[:50])
+                    extra["unmatched_content_count"] = len(result.unmatched_entries)
+                    extra["matched_by_folder"] = dg.MetadataValue.json(result.matched_by_folder[:50])
+                    if result.unmatched_entries:
+                        context.log.warning(
+                            f"{len(result.unmatched_entries)} zip content entr(ies) match no attachment: "
+                            + ", ".join(result.unmatched_entries[:10])
+                        )
                 else:
                     result = fetch_listing(
                         client, storage, window.day, window.start, window.end, context.log.info

@@ -8,18 +8,28 @@ entry is final. One file per partition means the two never rewrite each other's 
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from rc_pipeline.storage import ArchiveStorage
+from rc_pipeline.storage.layout import EXPORT_STATE_DIR
 
 # Our view of a partition's export (RingCentral's own task status is kept beside it).
 QUEUED = "queued"  # waiting for a free task slot or for a retry's backoff to pass
+# Saved just before the POST: if the process dies between the POST and the next save, the entry
+# says a task may exist at RingCentral that we hold no id for (see `ExportEntry.abandoned`).
+SUBMITTING = "submitting"
 SUBMITTED = "submitted"  # a RingCentral task is running
 COMPLETED = "completed"  # the task finished; its archives can be downloaded
 GAVE_UP = "gave_up"  # every attempt failed: surfaced as a failed download run
-LIVE_STATES = frozenset({QUEUED, SUBMITTED})
+LIVE_STATES = frozenset({QUEUED, SUBMITTING, SUBMITTED})
 FINAL_STATES = frozenset({COMPLETED, GAVE_UP})
 
 # RingCentral task statuses.
@@ -53,6 +63,11 @@ class ExportEntry:
     error: str | None = None
     # One item per submitted task: task_id, status, submitted_at, finished_at.
     history: list[dict[str, Any]] = field(default_factory=list)
+    # Tasks we stopped waiting for (timed out) or may have created without learning the id (a
+    # submission interrupted by a crash): task_id (or None), since. RingCentral still runs them,
+    # so each occupies one of the account's task slots until it reaches a final status (or, with
+    # no id to ask about, until the task timeout has passed since `since`).
+    abandoned: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def day(self) -> date:
@@ -81,6 +96,17 @@ class ExportEntry:
         return cls(**{k: v for k, v in value.items() if k in known})
 
 
+def abandoned_running(entry: ExportEntry, now: datetime, timeout_seconds: float) -> int:
+    """How many of the entry's abandoned tasks still count against RingCentral's task limit."""
+    count = 0
+    for item in entry.abandoned:
+        if item.get("task_id"):
+            count += 1  # removed by the poller once RingCentral reports a final status
+        elif now - parse_utc(str(item["since"])) < timedelta(seconds=timeout_seconds):
+            count += 1
+    return count
+
+
 def load_entry(storage: ArchiveStorage, day: date) -> ExportEntry | None:
     """The export state of ``day``, or None when no export was ever requested for it."""
     path = storage.export_state_path(day)
@@ -102,3 +128,110 @@ def load_all(storage: ArchiveStorage) -> list[ExportEntry]:
         if entry is not None:
             entries.append(entry)
     return entries
+
+
+# ------------------------------------------------------------------ the per-archive-root lease
+LEASE_FILE = ".lease"
+# A remote lease older than this is taken to belong to a dead process. Every holder finishes a
+# poll (a few status calls, at most two submissions) well within it.
+LEASE_TTL_SECONDS = 300.0
+LEASE_WAIT_SECONDS = 120.0
+
+
+class LeaseBusy(TimeoutError):
+    """Another poller held the export-state lease for longer than we were willing to wait."""
+
+
+def lease_path(storage: ArchiveStorage) -> str:
+    return storage.path(EXPORT_STATE_DIR, LEASE_FILE)
+
+
+@contextlib.contextmanager
+def export_lease(
+    storage: ArchiveStorage,
+    wait_seconds: float = LEASE_WAIT_SECONDS,
+    ttl_seconds: float = LEASE_TTL_SECONDS,
+) -> Iterator[None]:
+    """Hold the archive root's export-state lease: one poller/submitter at a time.
+
+    The sensor, `rc-pipeline archive` and the task asset all read-modify-write the same state
+    files and all submit tasks; without mutual exclusion two of them submit the same queued day.
+    Local roots use `fcntl.flock` (released by the kernel if the process dies, so never stale);
+    other fsspec roots use an exclusive create of a lease file that expires after ``ttl_seconds``.
+    """
+    if storage.is_local:
+        with _local_lease(lease_path(storage), wait_seconds):
+            yield
+    else:
+        with _remote_lease(storage, wait_seconds, ttl_seconds):
+            yield
+
+
+@contextlib.contextmanager
+def _local_lease(path: str, wait_seconds: float) -> Iterator[None]:
+    import fcntl
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LeaseBusy(f"{path} held by another poller for over {wait_seconds:g} s") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _remote_lease(storage: ArchiveStorage, wait_seconds: float, ttl_seconds: float) -> Iterator[None]:
+    path = lease_path(storage)
+    token = uuid.uuid4().hex
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        now = datetime.now(UTC)
+        body = json.dumps({"owner": token, "expires_at": utc_text(now + timedelta(seconds=ttl_seconds))})
+        try:
+            # "xb" is an exclusive create on filesystems that support it (local, recent s3fs/gcsfs
+            # through conditional writes); elsewhere the read-back below narrows the race.
+            with storage.fs.open(path, "xb") as handle:
+                handle.write(body.encode())
+        except FileExistsError:
+            pass
+        except (ValueError, NotImplementedError):
+            if not storage.exists(path):
+                storage.fs.pipe_file(path, body.encode())
+        if _lease_owner(storage, path, now) == token:
+            break
+        if time.monotonic() > deadline:
+            raise LeaseBusy(f"{path} held by another poller for over {wait_seconds:g} s")
+        time.sleep(0.2)
+    try:
+        yield
+    finally:
+        if _lease_owner(storage, path, datetime.now(UTC)) == token:
+            storage.remove(path)
+
+
+def _lease_owner(storage: ArchiveStorage, path: str, now: datetime) -> str | None:
+    """The current lease holder's token; an expired or unreadable lease is removed (None)."""
+    storage.fs.invalidate_cache(path)
+    try:
+        lease = storage.read_json(path)
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        lease = {}
+    expires = lease.get("expires_at") if isinstance(lease, dict) else None
+    if not expires or parse_utc(str(expires)) <= now:
+        storage.remove(path)  # stale: its holder died without releasing it
+        return None
+    return str(lease.get("owner"))

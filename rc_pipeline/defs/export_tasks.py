@@ -12,7 +12,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from rc_pipeline.ringcentral import InvalidRequest, NotFound, RingCentralClient, RingCentralError
+from rc_pipeline.ringcentral import (
+    AuthError,
+    NotFound,
+    RateLimited,
+    RingCentralClient,
+    RingCentralError,
+)
 from rc_pipeline.storage import ArchiveStorage
 
 from .export_state import (
@@ -21,7 +27,10 @@ from .export_state import (
     GAVE_UP,
     QUEUED,
     SUBMITTED,
+    SUBMITTING,
     ExportEntry,
+    abandoned_running,
+    export_lease,
     load_all,
     load_entry,
     parse_utc,
@@ -33,10 +42,14 @@ from .message_config import MessageStoreConfig
 log = logging.getLogger("rc_pipeline.exports")
 
 # The refusal of a task beyond the per-account limit. RingCentral documents no code for it; MSR-101
-# is what the simulator sends. Any other 4xx on submission is a real error and is raised.
+# is what the simulator sends. Refusals whose message speaks of a task limit count the same (the
+# code may differ in production); any other 4xx is this partition's failed attempt.
 TOO_MANY_TASKS_CODES = frozenset({"MSR-101"})
+_SLOT_WORDS = ("too many", "limit", "concurrent", "already running", "in progress")
 # Backoff doubles per failure but never waits longer than this.
 MAX_BACKOFF_SECONDS = 3600.0
+# RingCentral task statuses after which a task no longer occupies a slot.
+_FINISHED_TASK_STATUSES = FAILED_TASK_STATUSES | {"Completed", "NotFound"}
 
 
 @dataclass
@@ -67,20 +80,74 @@ class PollReport:
         )
 
 
-def _running(entries: list[ExportEntry]) -> int:
-    return sum(1 for e in entries if e.state == SUBMITTED)
+def _running(entries: list[ExportEntry], config: MessageStoreConfig, now: datetime) -> int:
+    """Task slots in use at RingCentral: running tasks, interrupted submissions, abandoned tasks."""
+    return sum(
+        (1 if e.state in (SUBMITTED, SUBMITTING) else 0)
+        + abandoned_running(e, now, config.task_timeout_seconds)
+        for e in entries
+    )
 
 
-def submit(client: RingCentralClient, entry: ExportEntry, now: datetime) -> bool:
-    """POST a message-store report for the entry's window. False when RingCentral has no free slot."""
+def _is_slot_refusal(exc: RingCentralError) -> bool:
+    """A refusal that means "no free task slot now" (or "slow down"), not "this request is bad"."""
+    if isinstance(exc, RateLimited) or exc.status == 429:
+        return True
+    if exc.error_code in TOO_MANY_TASKS_CODES:
+        return True
+    text = f"{exc.message} {exc.error_code or ''}".lower()
+    return exc.status in (400, 409) and any(word in text for word in _SLOT_WORDS)
+
+
+class SubmitOutcome:
+    ACCEPTED = "accepted"
+    NO_SLOT = "no_slot"  # stays queued; try on a later poll
+    REFUSED = "refused"  # a 4xx about this request: counted as a failed attempt
+    UNCERTAIN = "uncertain"  # transport/server error: RingCentral may or may not have a task
+
+
+def submit(
+    client: RingCentralClient,
+    storage: ArchiveStorage,
+    entry: ExportEntry,
+    config: MessageStoreConfig,
+    now: datetime,
+) -> str:
+    """POST a message-store report for the entry's window, saving the entry before and after.
+
+    The entry is saved as SUBMITTING before the POST so that a crash between the POST and the
+    save is visible on the next poll (the possibly orphaned task is then counted as running).
+    Returns a `SubmitOutcome` value; the entry is saved in its resulting state.
+    """
+    entry.state, entry.updated_at = SUBMITTING, utc_text(now)
+    save_entry(storage, entry)
     try:
         task = client.create_message_store_report(parse_utc(entry.window_start), parse_utc(entry.window_end))
-    except InvalidRequest as exc:
-        if exc.error_code not in TOO_MANY_TASKS_CODES:
-            raise
-        entry.error = f"waiting for a free export slot at RingCentral ({exc.error_code})"
+    except (RingCentralError, ValueError) as exc:
+        # A ValueError is the client refusing to send a request that cannot be right (an empty
+        # window): as final for this partition as RingCentral's 400.
+        status = (exc.status or 0) if isinstance(exc, RingCentralError) else 400
+        if isinstance(exc, RingCentralError) and _is_slot_refusal(exc):
+            entry.state = QUEUED
+            entry.error = f"waiting for a free export slot at RingCentral ({exc.error_code or status})"
+            outcome = SubmitOutcome.NO_SLOT
+        elif 400 <= status < 500 and not isinstance(exc, AuthError):
+            # This partition's request is refused: an attempt that failed, so it ends in GAVE_UP
+            # (a failing run naming it) instead of blocking the queue forever.
+            entry.attempt += 1
+            entry.task_id = None
+            entry.history.append({"task_id": None, "status": "Refused", "submitted_at": utc_text(now)})
+            _fail(entry, f"Refused ({exc})", config, now)
+            outcome = SubmitOutcome.REFUSED
+        else:
+            # 5xx, transport, auth: not this partition's fault; it stays queued. Should a 5xx have
+            # created a task after all, RingCentral's own limit refuses a third one (NO_SLOT).
+            entry.state = QUEUED
+            entry.error = f"submission failed ({exc}); retrying on a later poll"
+            outcome = SubmitOutcome.UNCERTAIN
         entry.updated_at = utc_text(now)
-        return False
+        save_entry(storage, entry)
+        return outcome
     entry.state = SUBMITTED
     entry.attempt += 1
     entry.task_id = str(task["id"])
@@ -91,7 +158,8 @@ def submit(client: RingCentralClient, entry: ExportEntry, now: datetime) -> bool
     entry.history.append(
         {"task_id": entry.task_id, "status": entry.task_status, "submitted_at": entry.submitted_at}
     )
-    return True
+    save_entry(storage, entry)
+    return SubmitOutcome.ACCEPTED
 
 
 def request_export(
@@ -107,22 +175,26 @@ def request_export(
 
     A partition whose export is still live (queued or running) is left alone: never two live tasks
     for one partition. Otherwise a new entry is submitted at once when a slot is free, else queued.
+    Runs under the archive root's export lease, like `advance_exports`.
     """
-    existing = load_entry(storage, date.fromisoformat(partition))
-    if existing is not None and existing.live:
-        return existing, False
-    entry = ExportEntry(
-        partition=partition,
-        window_start=utc_text(window_start),
-        window_end=utc_text(window_end),
-        state=QUEUED,
-        requested_at=utc_text(now),
-        updated_at=utc_text(now),
-    )
-    if _running(load_all(storage)) < config.max_running_exports:
-        submit(client, entry, now)
-    save_entry(storage, entry)
-    return entry, True
+    with export_lease(storage):
+        existing = load_entry(storage, date.fromisoformat(partition))
+        if existing is not None and existing.live:
+            return existing, False
+        entry = ExportEntry(
+            partition=partition,
+            window_start=utc_text(window_start),
+            window_end=utc_text(window_end),
+            state=QUEUED,
+            requested_at=utc_text(now),
+            updated_at=utc_text(now),
+            # Tasks abandoned by the earlier export of this partition still hold slots.
+            abandoned=list(existing.abandoned) if existing is not None else [],
+        )
+        save_entry(storage, entry)
+        if _running(load_all(storage), config, now) < config.max_running_exports:
+            submit(client, storage, entry, config, now)
+        return entry, True
 
 
 def _fail(entry: ExportEntry, status: str, config: MessageStoreConfig, now: datetime) -> None:
@@ -174,6 +246,8 @@ def _poll(
         return True
     age = (now - parse_utc(entry.submitted_at or entry.requested_at)).total_seconds()
     if age > config.task_timeout_seconds:
+        # We stop waiting, but RingCentral keeps running the task: it holds a slot until final.
+        entry.abandoned.append({"task_id": entry.task_id, "since": utc_text(now), "status": status})
         _fail(entry, f"TimedOut (still {status} after {age:.0f} s)", config, now)
         report.failed.append(f"{entry.partition} (timed out in {status})")
         return True
@@ -183,13 +257,96 @@ def _poll(
     return False
 
 
+def _poll_abandoned(
+    client: RingCentralClient,
+    entry: ExportEntry,
+    config: MessageStoreConfig,
+    now: datetime,
+    report: PollReport,
+) -> bool:
+    """Drop abandoned tasks that reached a final status (or expired); True when any was dropped."""
+    keep = []
+    for item in entry.abandoned:
+        task_id = item.get("task_id")
+        if not task_id:
+            if now - parse_utc(str(item["since"])) < timedelta(seconds=config.task_timeout_seconds):
+                keep.append(item)
+            continue
+        report.status_calls += 1
+        try:
+            status = str(client.get_message_store_report(str(task_id)).get("status"))
+        except NotFound:
+            status = "NotFound"
+        except RingCentralError as exc:
+            report.errors.append(f"{entry.partition}: status of abandoned task {task_id}: {exc}")
+            keep.append(item)
+            continue
+        if status not in _FINISHED_TASK_STATUSES:
+            keep.append(item)
+    changed = len(keep) != len(entry.abandoned)
+    entry.abandoned = keep
+    return changed
+
+
+def _recover_interrupted(entry: ExportEntry, now: datetime, report: PollReport) -> None:
+    """An entry left SUBMITTING: its submitter died between saving and recording the task.
+
+    We hold the lease, so nobody is submitting it now. RingCentral may have created a task we hold
+    no id for: its slot is counted (as an abandoned task) for the task timeout, and the entry is
+    queued again. Said loudly, so the possibly orphaned task is not silent.
+    """
+    entry.abandoned.append({"task_id": None, "since": entry.updated_at, "why": "interrupted submission"})
+    entry.state = QUEUED
+    entry.error = (
+        f"a submission of {entry.partition} started at {entry.updated_at} was interrupted; RingCentral "
+        "may run an orphaned task for it (its slot is held until the task timeout)"
+    )
+    entry.updated_at = utc_text(now)
+    report.errors.append(entry.error)
+
+
 def advance_exports(
     client: RingCentralClient, storage: ArchiveStorage, config: MessageStoreConfig, now: datetime
 ) -> PollReport:
-    """Poll every running task, then submit queued ones while RingCentral has free slots."""
+    """Poll every running task, then submit queued ones while RingCentral has free slots.
+
+    Holds the archive root's export lease throughout, so the sensor, `rc-pipeline archive` and the
+    task asset never act on the same state at once; each entry is re-read before it is changed.
+    """
+    # Cached listings of a remote root would hide state files written by other processes.
+    storage.fs.invalidate_cache()
+    with export_lease(storage):
+        return _advance(client, storage, config, now)
+
+
+def _fresh(storage: ArchiveStorage, entry: ExportEntry) -> ExportEntry | None:
+    """The entry as stored now, when it is unchanged since it was read; else None (skip it)."""
+    current = load_entry(storage, entry.day)
+    if current is None or current.to_json() != entry.to_json():
+        return None
+    return current
+
+
+def _advance(
+    client: RingCentralClient, storage: ArchiveStorage, config: MessageStoreConfig, now: datetime
+) -> PollReport:
     report = PollReport(entries=load_all(storage))
-    for entry in report.entries:
+    for position, entry in enumerate(report.entries):
+        changed = False
+        if entry.state == SUBMITTING:
+            _recover_interrupted(entry, now, report)
+            changed = True
         if entry.state == SUBMITTED and _poll(client, entry, config, now, report):
+            changed = True
+        if entry.abandoned and _poll_abandoned(client, entry, config, now, report):
+            changed = True
+        if changed:
+            stored = load_entry(storage, entry.day)
+            if stored is not None and stored.requested_at != entry.requested_at:
+                # Replaced by a new request while we polled (cannot happen under the lease, but a
+                # stale write must never undo a newer request).
+                report.entries[position] = stored
+                continue
             save_entry(storage, entry)
     due = sorted(
         (
@@ -200,17 +357,21 @@ def advance_exports(
         key=lambda e: (e.not_before or "", e.partition),
     )
     for entry in due:
-        if _running(report.entries) >= config.max_running_exports:
+        if _running(report.entries, config, now) >= config.max_running_exports:
             break
-        try:
-            accepted = submit(client, entry, now)
-        except RingCentralError as exc:
-            report.errors.append(f"{entry.partition}: submitting the export: {exc}")
-            break
-        save_entry(storage, entry)
-        if not accepted:
+        if _fresh(storage, entry) is None:
+            continue  # changed since we read it: the next poll sees the new state
+        outcome = submit(client, storage, entry, config, now)
+        if outcome == SubmitOutcome.ACCEPTED:
+            report.submitted.append(entry.partition)
+        elif outcome == SubmitOutcome.REFUSED:
+            report.failed.append(f"{entry.partition} (refused: {entry.task_status})")
+            report.errors.append(f"{entry.partition}: submission refused: {entry.task_status}")
+        elif outcome == SubmitOutcome.NO_SLOT:
             break  # RingCentral is full (tasks started elsewhere): wait for the next poll
-        report.submitted.append(entry.partition)
+        else:
+            report.errors.append(f"{entry.partition}: submitting the export: {entry.error}")
+            break  # RingCentral or the network is failing: do not hammer it this poll
     if report.errors:
         log.warning("message-store exports: %s", "; ".join(report.errors))
     return report

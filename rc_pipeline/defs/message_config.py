@@ -41,6 +41,10 @@ class MessageStoreConfig:
     reconcile: bool = True
     zip_max_total_bytes: int = ZipLimits.max_total_bytes
     zip_max_ratio: float = ZipLimits.max_ratio
+    zip_max_export_bytes: int = ZipLimits.max_export_bytes
+    zip_max_json_bytes: int = ZipLimits.max_json_bytes
+    # How long `rc-pipeline archive` waits for the day's exports before reporting them as pending.
+    archive_deadline_seconds: float = 24 * 3600.0
 
     def __post_init__(self) -> None:
         if self.source not in MESSAGE_SOURCES:
@@ -50,7 +54,12 @@ class MessageStoreConfig:
 
     @property
     def zip_limits(self) -> ZipLimits:
-        return ZipLimits(max_total_bytes=self.zip_max_total_bytes, max_ratio=self.zip_max_ratio)
+        return ZipLimits(
+            max_total_bytes=self.zip_max_total_bytes,
+            max_ratio=self.zip_max_ratio,
+            max_export_bytes=self.zip_max_export_bytes,
+            max_json_bytes=self.zip_max_json_bytes,
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MessageStoreConfig:
@@ -73,6 +82,21 @@ class MessageStoreConfig:
                 _number(env, "RC_ZIP_MAX_GB", defaults.zip_max_total_bytes / 1024**3, 0.001, 1024) * 1024**3
             ),
             zip_max_ratio=_number(env, "RC_ZIP_MAX_RATIO", defaults.zip_max_ratio, 2, 100_000),
+            zip_max_export_bytes=int(
+                _number(env, "RC_ZIP_MAX_EXPORT_GB", defaults.zip_max_export_bytes / 1024**3, 0.001, 100_000)
+                * 1024**3
+            ),
+            zip_max_json_bytes=int(
+                _number(env, "RC_ZIP_MAX_JSON_MB", defaults.zip_max_json_bytes / 1024**2, 1, 16_384) * 1024**2
+            ),
+            archive_deadline_seconds=60
+            * _number(
+                env,
+                "RC_EXPORT_ARCHIVE_DEADLINE_MINUTES",
+                defaults.archive_deadline_seconds / 60,
+                1,
+                30 * 1440,
+            ),
         )
 
     def to_metadata(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from rc_pipeline.storage import ArchiveStorage, Dataset, ExportManifest, ExportP
 from rc_pipeline.storage.zipsafe import ZipLimits
 from rc_pipeline.transform.message_raw import (
     extract_attachments,
+    merged_attachment_index,
     open_export_parts,
     read_attachment_index,
     write_attachment_index,
@@ -37,6 +38,9 @@ from rc_pipeline.transform.raw_shapes import coerce
 
 # Attachment downloads overlap latency; the client's throttle keeps them inside the budget.
 DOWNLOAD_THREADS = 4
+# What the listing path asks for: the trash ("Deleted") is still the account's message store and is
+# what RingCentral purges next, so it is archived too. "Purged" messages have no content left.
+LISTING_AVAILABILITY = ("Alive", "Deleted")
 
 
 @dataclass
@@ -49,6 +53,8 @@ class FetchResult:
     from_content_endpoint: int = 0
     skipped_existing: int = 0
     unrecognised_entries: list[str] = field(default_factory=list)
+    unmatched_entries: list[str] = field(default_factory=list)
+    matched_by_folder: list[str] = field(default_factory=list)
     failed_attachments: list[str] = field(default_factory=list)
     extensions_listed: int = 0
     extensions_not_found: list[int] = field(default_factory=list)
@@ -82,7 +88,11 @@ def download_attachment(
 
 
 def _already_archived(storage: ArchiveStorage, entry: Mapping[str, Any] | None) -> bool:
-    return bool(entry) and storage.exists(entry["path"]) and storage.size(entry["path"]) == entry.get("bytes")
+    """Whether the indexed file is still there and intact: size first (cheap), then sha256, so a
+    damaged file of the same size is downloaded again rather than trusted."""
+    if not entry or not storage.exists(entry["path"]) or storage.size(entry["path"]) != entry.get("bytes"):
+        return False
+    return storage.file_sha256(entry["path"]) == entry.get("sha256")
 
 
 def fetch_attachments(
@@ -139,11 +149,13 @@ def fetch_export(
     limits: ZipLimits,
     progress: Callable[[str], None],
 ) -> FetchResult:
-    """Download every zip of a completed task, vet them, extract the attachments, commit the partition.
+    """Download every zip of a completed task, vet them, extract the attachments, commit the task.
 
-    The zips are kept as received under `task=<id>/`. Nothing is extracted until every part has
-    been opened and vetted; the manifest (the commit marker) is written last, and only then are the
-    zips of the partition's earlier tasks removed. Attachments a zip lacks are fetched from the
+    The zips are kept as received under `task=<id>/` and never removed: earlier tasks of the day
+    hold messages RingCentral may have purged since. Nothing is extracted until every part has
+    been opened and vetted, and nothing extracted is visible until every entry came out whole.
+    The attachment index is merged with the earlier one. The task's marker, then the partition's
+    manifest (the commit marker) are written last. Attachments a zip lacks are fetched from the
     attachment-content endpoint so the archive is complete either way.
     """
     result = FetchResult()
@@ -166,31 +178,40 @@ def fetch_export(
     except FileNotFoundError:
         previous = {}
     with open_export_parts(storage, paths, limits) as (zips, contents):
-        index, absent = extract_attachments(storage, day, zips, paths, contents, limits)
+        extraction = extract_attachments(storage, day, zips, paths, contents, limits)
         result.unrecognised_entries = contents.unrecognised
         result.messages = len(contents.records)
-    if absent:
-        progress(f"{len(absent)} attachment(s) not in the zips: fetching them from the content endpoint")
-        index.update(fetch_attachments(client, storage, day, absent, previous, result, progress))
+    result.unmatched_entries = extraction.unmatched_entries
+    result.matched_by_folder = extraction.matched_by_folder
+    index = dict(extraction.index)
+    if extraction.absent:
+        progress(
+            f"{len(extraction.absent)} attachment(s) not in the zips: fetching them from the content endpoint"
+        )
+        index.update(fetch_attachments(client, storage, day, extraction.absent, previous, result, progress))
     result.attachments = len(index)
     if result.failed_attachments:
         raise AttachmentsFailed(result.failed_attachments)
+    marker = storage.export_task_manifest_path(day, task_id)
+    # A re-download of a committed task keeps its first fetch time: the order of exports is the
+    # order RingCentral produced them in, which decides ties between equal lastModifiedTimes.
+    fetched_at = (
+        storage.read_json(marker).get("fetched_at") if storage.exists(marker) else None
+    ) or datetime.now(UTC).isoformat()
+    manifest = ExportManifest(
+        task_id=task_id,
+        window_start=window[0],
+        window_end=window[1],
+        parts=tuple(result.parts),
+        fetched_at=fetched_at,
+        messages=result.messages,
+        attachments=result.attachments,
+    )
     # From here the old commit (if any) is withdrawn until the new one lands.
     storage.remove(storage.raw_partition_manifest(Dataset.RAW_MESSAGE_EXPORT, day))
-    write_attachment_index(storage, Dataset.RAW_MESSAGE_EXPORT, day, index)
-    storage.write_export_manifest(
-        day,
-        ExportManifest(
-            task_id=task_id,
-            window_start=window[0],
-            window_end=window[1],
-            parts=tuple(result.parts),
-            fetched_at=datetime.now(UTC).isoformat(),
-            messages=result.messages,
-            attachments=result.attachments,
-        ),
-    )
-    storage.remove_other_export_tasks(day, task_id)
+    write_attachment_index(storage, Dataset.RAW_MESSAGE_EXPORT, day, merged_attachment_index(previous, index))
+    storage.write_export_task_manifest(day, manifest)
+    storage.write_export_manifest(day, manifest)
     return result
 
 
@@ -209,7 +230,9 @@ def fetch_listing(
     records: list[MessageRecord] = []
     for extension_id in extension_ids(storage, client):
         try:
-            for page in client.iter_message_pages(extension_id, window_start, window_end):
+            for page in client.iter_message_pages(
+                extension_id, window_start, window_end, availability=LISTING_AVAILABILITY
+            ):
                 pages.append(page.raw)
                 records.extend(MessageRecord(r, extension_id) for r in page.records)
         except NotFound:
@@ -227,7 +250,8 @@ def fetch_listing(
     storage.write_raw_pages(day, pages, window_start, window_end, dataset=Dataset.RAW_MESSAGE_STORE)
     wanted = [(item, a) for item in records for a in attachments_of(item.record)]
     index = fetch_attachments(client, storage, day, wanted, previous, result, progress)
-    write_attachment_index(storage, Dataset.RAW_MESSAGE_STORE, day, index)
+    # Merged, not replaced: attachments of messages purged since an earlier listing stay indexed.
+    write_attachment_index(storage, Dataset.RAW_MESSAGE_STORE, day, merged_attachment_index(previous, index))
     result.messages = len(records)
     result.attachments = len(index)
     if result.failed_attachments:

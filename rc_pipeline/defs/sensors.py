@@ -12,22 +12,68 @@ from typing import Any
 
 import dagster as dg
 
-from .export_state import GAVE_UP
+from rc_pipeline.storage import ArchiveStorage
+
+from .export_state import COMPLETED, GAVE_UP, ExportEntry
 from .export_tasks import advance_exports
 from .message_config import MessageStoreConfig
 from .names import MESSAGE_EXPORT_SENSOR
 from .resources import ArchiveResource, RingCentralResource
 
+# Dagster re-launches a failed download run this many times by itself (needs run retries enabled
+# in the instance's dagster.yaml); the sensor re-requests beyond that, see `_retry_request`.
+RUN_MAX_RETRIES = "2"
+_RETRY_SEPARATOR = "~retry-"
+_FAILED_RUN_STATUSES = frozenset({dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED})
 
-def read_cursor(cursor: str | None) -> set[str]:
-    """Run keys already requested, from the sensor's JSON cursor (empty for a fresh sensor)."""
+
+def read_cursor(cursor: str | None, name: str = "requested") -> set[str]:
+    """A set from the sensor's JSON cursor: run keys already ``requested``, or task run keys known
+    committed (``done``, never checked again). Empty for a fresh sensor."""
     if not cursor:
         return set()
     try:
         value = json.loads(cursor)
     except ValueError:
         return set()  # an unreadable cursor costs at most a duplicate request, which run_key drops
-    return set(value.get("requested") or []) if isinstance(value, dict) else set()
+    return set(value.get(name) or []) if isinstance(value, dict) else set()
+
+
+def base_run_key(run_key: str) -> str:
+    """The task's run key without a re-request suffix."""
+    return run_key.split(_RETRY_SEPARATOR, 1)[0]
+
+
+def task_committed(storage: ArchiveStorage, entry: ExportEntry) -> bool:
+    """Whether the entry's task was downloaded and committed."""
+    if entry.task_id is None:
+        return False
+    if storage.exists(storage.export_task_manifest_path(entry.day, entry.task_id)):
+        return True
+    try:
+        return storage.read_export_manifest(entry.day).task_id == entry.task_id
+    except FileNotFoundError:
+        return False
+
+
+def _retry_request(
+    instance: dg.DagsterInstance, requested: set[str], entry: ExportEntry, max_requests: int
+) -> str | None:
+    """A new run key for a completed task whose latest download run failed, else None.
+
+    Dagster's own run retries (`dagster/max_retries`) need the instance to enable them, and end
+    after their count: without this a failed download would never run again and the day would stay
+    unarchived until RingCentral deletes its messages.
+    """
+    keys = [k for k in requested if base_run_key(k) == entry.run_key]
+    if not keys:
+        return None
+    tries = max(int(k.rpartition(_RETRY_SEPARATOR)[2]) if _RETRY_SEPARATOR in k else 0 for k in keys)
+    latest = entry.run_key if tries == 0 else f"{entry.run_key}{_RETRY_SEPARATOR}{tries}"
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": latest}), limit=1)
+    if not runs or runs[0].status not in _FAILED_RUN_STATUSES or tries >= max_requests:
+        return None  # not launched yet, still running (or being retried), or out of re-requests
+    return f"{entry.run_key}{_RETRY_SEPARATOR}{tries + 1}"
 
 
 def build_export_sensor(
@@ -42,25 +88,38 @@ def build_export_sensor(
             "Polls running message-store export tasks (status calls only), submits queued ones while "
             f"fewer than {settings.max_running_exports} run, retries failed ones with backoff up to "
             f"{settings.max_attempts} attempts, and requests the download run of each completed task "
-            "(run_key = task id). A partition that gives up gets a run that fails naming its task."
+            "(run_key = task id). A partition that gives up gets a run that fails naming its task. "
+            "A completed task whose download run failed is requested again (new run key)."
         ),
     )
     def message_store_export_sensor(
         context: dg.SensorEvaluationContext, ringcentral: RingCentralResource, archive: ArchiveResource
     ) -> dg.SensorResult | dg.SkipReason:
         requested = read_cursor(context.cursor)
-        report = advance_exports(ringcentral.get_client(), archive.storage(), settings, datetime.now(UTC))
+        done = read_cursor(context.cursor, "done")
+        storage = archive.storage()
+        report = advance_exports(ringcentral.get_client(), storage, settings, datetime.now(UTC))
         run_requests = []
         for entry in report.final:
+            run_key: str | None = entry.run_key
             if entry.run_key in requested:
-                continue
+                run_key = None
+                if entry.state == COMPLETED and entry.run_key not in done:
+                    if task_committed(storage, entry):
+                        done.add(entry.run_key)
+                    else:
+                        run_key = _retry_request(context.instance, requested, entry, settings.max_attempts)
+                if run_key is None:
+                    continue
+                context.log.warning(f"download of {entry.describe()} failed: requesting it again ({run_key})")
             run_requests.append(
                 dg.RunRequest(
-                    run_key=entry.run_key,
+                    run_key=run_key,
                     partition_key=entry.partition,
                     tags={
                         "rc_pipeline/export_task": entry.task_id or "",
                         "rc_pipeline/export_state": entry.state,
+                        "dagster/max_retries": RUN_MAX_RETRIES,
                     },
                 )
             )
@@ -69,7 +128,14 @@ def build_export_sensor(
         # Keep only keys that still name a partition's current task, so the cursor stays small.
         current = {e.run_key for e in report.final}
         cursor = json.dumps(
-            {"requested": sorted((requested | {r.run_key for r in run_requests}) & current)},
+            {
+                "requested": sorted(
+                    k
+                    for k in requested | {str(r.run_key) for r in run_requests}
+                    if base_run_key(k) in current
+                ),
+                "done": sorted(done & current),
+            },
             sort_keys=True,
         )
         context.log.info(report.summary())

@@ -144,6 +144,10 @@ class ExportStore:
                 to_ms(task.date_to),
                 now_ms,
                 types=task.message_types or EXPORT_TYPES,
+                # The export covers the whole message store of the window, trash included: RingCentral
+                # documents it as "all account messages" of the interval and API-NOTES §7 names no
+                # availability filter. Purged messages are gone and are not exported.
+                availability=("Alive", "Deleted"),
             )
             if records:
                 by_extension.append((ext, records))

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from rc_pipeline.storage.archive import ArchiveStorage
 
 _TASK_DIR_PREFIX = "task="
+# Per-task commit marker inside `task=<id>/` (the partition's `_manifest.json` names the newest task).
+TASK_MANIFEST_FILE = "_task_manifest.json"
 
 
 class MessageStorePaths:
@@ -71,25 +73,47 @@ class MessageStorePaths:
             raise ValueError(f"archive index must be >= 0, got {index}")
         return f"{self.export_task_dir(day, task_id)}/archive_{index}.zip"
 
-    def remove_other_export_tasks(self: ArchiveStorage, day: date, keep_task_id: str) -> list[str]:
-        """Delete the zips of every task of ``day`` but ``keep_task_id``; returns the removed dirs.
+    def export_task_manifest_path(self: ArchiveStorage, day: date, task_id: str) -> str:
+        """Commit marker of one export task's zips: written once they were vetted and extracted."""
+        return f"{self.export_task_dir(day, task_id)}/{TASK_MANIFEST_FILE}"
 
-        Called only after the new task's manifest is committed: until then the old task's zips are
-        what the partition's manifest points at.
+    def write_export_task_manifest(self: ArchiveStorage, day: date, manifest: ExportManifest) -> None:
+        """Commit one task of ``day`` (its zips stay for good: see `committed_exports`)."""
+        atomic_write_bytes(
+            self.export_task_manifest_path(day, manifest.task_id), manifest.to_json(), fs=self.fs
+        )
+
+    def committed_exports(self: ArchiveStorage, day: date) -> list[ExportManifest]:
+        """Every committed export task of ``day``, oldest fetch first.
+
+        Export task directories are never deleted: RingCentral purges messages, so a later export
+        of the same day can hold fewer messages than an earlier one, and the archive must keep what
+        it once held. The tables are built from all of them (newest ``lastModifiedTime`` wins).
+        The partition manifest's task counts even without its own marker (archives written before
+        task markers existed).
         """
+        found: dict[str, ExportManifest] = {}
         base = self.partition_dir(Dataset.RAW_MESSAGE_EXPORT, day)
-        keep = self.export_task_dir(day, keep_task_id).rstrip("/")
         try:
             entries = self.fs.ls(base, detail=False)
         except FileNotFoundError:
-            return []
-        removed = []
+            entries = []
         for entry in entries:
             name = entry.rstrip("/").rpartition("/")[2]
-            if name.startswith(_TASK_DIR_PREFIX) and entry.rstrip("/") != keep:
-                self.fs.rm(entry, recursive=True)
-                removed.append(entry)
-        return removed
+            if not name.startswith(_TASK_DIR_PREFIX):
+                continue
+            marker = f"{entry.rstrip('/')}/{TASK_MANIFEST_FILE}"
+            if self.exists(marker):
+                with self.fs.open(marker, "rb") as handle:
+                    manifest = ExportManifest.from_json(handle.read())
+                found[manifest.task_id] = manifest
+        try:
+            current = self.read_export_manifest(day)
+        except FileNotFoundError:
+            current = None
+        if current is not None and current.task_id not in found:
+            found[current.task_id] = current
+        return sorted(found.values(), key=lambda m: (m.fetched_at, m.task_id))
 
     # ------------------------------------------------------------ export task state
     def export_state_path(self: ArchiveStorage, day: date) -> str:

@@ -35,6 +35,10 @@ class ZipLimits:
     # compress; JSON reaches ~30x. 200x is a bomb.
     max_ratio: float = 200.0
     max_entries: int = 2_000_000
+    # Uncompressed bytes of every part of one export together (a task may have many parts).
+    max_export_bytes: int = 64 * 1024**3
+    # A `message-store.json` entry is parsed in memory, so it gets a much smaller cap.
+    max_json_bytes: int = 512 * 1024**2
 
 
 class ZipSafetyError(ValueError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import uuid
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,15 @@ from typing import Any
 import pyarrow as pa
 
 from rc_pipeline.storage import ArchiveStorage, Dataset
-from rc_pipeline.storage.zipsafe import ZipLimits, copy_entry, open_zip, read_entry, vetted_entries
+from rc_pipeline.storage.layout import MESSAGE_CONTENT_DIR, TEMP_PREFIX
+from rc_pipeline.storage.zipsafe import (
+    UnsafeZipEntry,
+    ZipLimits,
+    copy_entry,
+    open_zip,
+    read_entry,
+    vetted_entries,
+)
 from rc_pipeline.transform.messages import (
     ArchivedFile,
     MessageRecord,
@@ -89,18 +98,34 @@ def open_export_parts(
         archives: list[zipfile.ZipFile] = []
         contents = ExportContents()
         vetted: list[list[zipfile.ZipInfo]] = []
+        total = 0
         for index, path in enumerate(paths):
             label = f"archive part {index} ({path.rpartition('/')[2]})"
             handle = stack.enter_context(storage.fs.open(path, "rb"))
             archive = stack.enter_context(open_zip(handle, label))
             archives.append(archive)
-            vetted.append(vetted_entries(archive, label, limits))
+            infos = vetted_entries(archive, label, limits)
+            vetted.append(infos)
+            total += sum(i.file_size for i in infos)
+            if total > limits.max_export_bytes:
+                # Each part may be within its own cap while the export as a whole is a bomb.
+                raise UnsafeZipEntry(
+                    f"export of {len(paths)} part(s)",
+                    f"parts 0..{index} expand to more than {limits.max_export_bytes:,} bytes together",
+                )
         for index, infos in enumerate(vetted):
             label = f"archive part {index} ({paths[index].rpartition('/')[2]})"
             for info in infos:
                 kind, extension_id, message_id, name = classify_entry(info.filename)
                 if kind == "messages":
-                    body = json.loads(read_entry(archives[index], info, label, limits.max_total_bytes))
+                    if info.file_size > limits.max_json_bytes:
+                        raise UnsafeZipEntry(
+                            label,
+                            f"{info.file_size:,} bytes of JSON, more than the in-memory cap of "
+                            f"{limits.max_json_bytes:,}",
+                            info.filename,
+                        )
+                    body = json.loads(read_entry(archives[index], info, label, limits.max_json_bytes))
                     records = body.get("records") if isinstance(body, Mapping) else None
                     if not isinstance(records, list):
                         raise ValueError(f"{label}: entry {info.filename!r} has no records list")
@@ -118,12 +143,71 @@ def find_content(
     contents: ExportContents, message_id: int, attachment: Mapping[str, Any]
 ) -> ContentEntry | None:
     """The zip entry holding an attachment: named by its fileName, else by its id."""
+    key = _content_key(contents, message_id, attachment)
+    return contents.content[key] if key is not None else None
+
+
+def _content_key(
+    contents: ExportContents, message_id: int, attachment: Mapping[str, Any]
+) -> tuple[int, str] | None:
     for name in (attachment.get("fileName"), attachment.get("id")):
-        if name is not None:
-            found = contents.content.get((message_id, str(name)))
-            if found is not None:
-                return found
+        if name is not None and (message_id, str(name)) in contents.content:
+            return message_id, str(name)
     return None
+
+
+@dataclass
+class Extraction:
+    """What `extract_attachments` archived, lacked, and could not place."""
+
+    index: dict[str, ArchivedFile] = field(default_factory=dict)
+    # (message, attachment) pairs the zips lacked: fetched from the content endpoint instead.
+    absent: list[tuple[MessageRecord, Mapping[str, Any]]] = field(default_factory=list)
+    # Content entries matching no attachment of any record (reported, never silently dropped).
+    unmatched_entries: list[str] = field(default_factory=list)
+    # Attachments taken from the only entry of their message's folder although its name differed.
+    matched_by_folder: list[str] = field(default_factory=list)
+
+
+def match_content(
+    contents: ExportContents,
+) -> tuple[list[tuple[MessageRecord, Mapping[str, Any], ContentEntry | None]], list[str], list[str]]:
+    """Pair every attachment with its zip entry; returns (pairs, unmatched entries, matched by folder).
+
+    An entry is matched by the attachment's fileName, else its id. When a message's folder holds
+    exactly one entry that nothing matched and exactly one of the message's attachments is still
+    unmatched, that entry is the attachment (RingCentral's entry names are not documented).
+    """
+    pairs: list[tuple[MessageRecord, Mapping[str, Any], ContentEntry | None]] = []
+    used: set[tuple[int, str]] = set()
+    by_message: dict[int, list[tuple[int, str]]] = {}
+    for key in contents.content:
+        by_message.setdefault(key[0], []).append(key)
+    for item in contents.records:
+        message_id = coerce(item.record.get("id"), pa.int64())
+        if message_id is None:
+            continue
+        for attachment in attachments_of(item.record):
+            key = _content_key(contents, message_id, attachment)
+            if key is not None:
+                used.add(key)
+            pairs.append((item, attachment, contents.content[key] if key is not None else None))
+    by_folder: list[str] = []
+    pending: dict[int, list[int]] = {}
+    for position, (item, _, entry) in enumerate(pairs):
+        if entry is None:
+            pending.setdefault(coerce(item.record.get("id"), pa.int64()), []).append(position)
+    for message_id, positions in pending.items():
+        folder = by_message.get(message_id, [])
+        if len(folder) == 1 and len(positions) == 1 and folder[0] not in used:
+            item, attachment, _ = pairs[positions[0]]
+            pairs[positions[0]] = (item, attachment, contents.content[folder[0]])
+            used.add(folder[0])
+            by_folder.append(
+                f"{message_id}/{attachment.get('id')} <- {contents.content[folder[0]].info.filename}"
+            )
+    unmatched = sorted(contents.content[k].info.filename for k in contents.content if k not in used)
+    return pairs, unmatched, by_folder
 
 
 def extract_attachments(
@@ -133,40 +217,61 @@ def extract_attachments(
     paths: list[str],
     contents: ExportContents,
     limits: ZipLimits,
-) -> tuple[dict[str, ArchivedFile], list[tuple[MessageRecord, Mapping[str, Any]]]]:
-    """Copy every attachment found in the zips to its archive path.
+) -> Extraction:
+    """Copy every attachment found in the zips to its archive path, all or nothing.
 
-    Returns the index of archived files and the (message, attachment) pairs the zips lacked.
+    Every entry is first extracted (streamed, size-capped, CRC-checked by zipfile) into a
+    ``.tmp-`` staging directory; only when all of them came out whole are they moved into the
+    live content tree. A damaged entry therefore leaves no new or overwritten attachment behind.
     """
-    index: dict[str, ArchivedFile] = {}
-    absent: list[tuple[MessageRecord, Mapping[str, Any]]] = []
-    for item in contents.records:
-        message_id = coerce(item.record.get("id"), pa.int64())
-        if message_id is None:
-            continue
-        for attachment in attachments_of(item.record):
-            entry = find_content(contents, message_id, attachment)
+    result = Extraction()
+    pairs, result.unmatched_entries, result.matched_by_folder = match_content(contents)
+    staging = storage.path(MESSAGE_CONTENT_DIR, f"{TEMP_PREFIX}extract-{uuid.uuid4().hex}")
+    staged: list[tuple[str, str, str, ArchivedFile]] = []  # (key, staged path, target, file)
+    try:
+        for item, attachment, entry in pairs:
             if entry is None:
-                absent.append((item, attachment))
+                result.absent.append((item, attachment))
                 continue
+            message_id = coerce(item.record.get("id"), pa.int64())
             attachment_id = coerce(attachment.get("id"), pa.int64())
             target = storage.message_attachment_path(
                 day, message_id, attachment_id, attachment_file_extension(attachment)
             )
+            temp = f"{staging}/{message_id}-{attachment_id}"
             label = f"archive part {entry.part} ({paths[entry.part].rpartition('/')[2]})"
-            with storage.atomic_open(target) as out:
+            with storage.atomic_open(temp) as out:
                 size, sha256 = copy_entry(
                     archives[entry.part], entry.info, out, label, limits.max_total_bytes
                 )
-            index[attachment_key(message_id, attachment_id)] = ArchivedFile(target, size, sha256)
-    return index, absent
+            staged.append(
+                (attachment_key(message_id, attachment_id), temp, target, ArchivedFile(target, size, sha256))
+            )
+        for key, temp, target, archived in staged:
+            storage.fs.makedirs(target.rpartition("/")[0], exist_ok=True)
+            storage.fs.mv(temp, target)
+            result.index[key] = archived
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            if storage.exists(staging):
+                storage.fs.rm(staging, recursive=True)
+    return result
 
 
 def read_export_records(storage: ArchiveStorage, day: date, limits: ZipLimits) -> list[MessageRecord]:
-    """The message records of the committed export of ``day``."""
-    manifest = storage.read_export_manifest(day)
-    with open_export_parts(storage, [p.path for p in manifest.parts], limits) as (_, contents):
-        return contents.records
+    """The message records of every committed export of ``day``, oldest export first.
+
+    A reader that keeps the last of equally new versions of a message sees the newest export's;
+    messages RingCentral purged since an earlier export are still there.
+    """
+    exports = storage.committed_exports(day)
+    if not exports:
+        storage.read_export_manifest(day)  # raises FileNotFoundError: the partition is not committed
+    records: list[MessageRecord] = []
+    for manifest in exports:
+        with open_export_parts(storage, [p.path for p in manifest.parts], limits) as (_, contents):
+            records.extend(contents.records)
+    return records
 
 
 def mailbox_of_page(page: Mapping[str, Any]) -> int | None:
@@ -176,9 +281,12 @@ def mailbox_of_page(page: Mapping[str, Any]) -> int | None:
 
 
 def read_listing_records(storage: ArchiveStorage, day: date) -> list[MessageRecord]:
-    """The message records of the committed per-extension listing of ``day``."""
+    """The message records of every listing of ``day``, earlier differing fetches first.
+
+    Earlier fetches are kept (`write_raw_pages`) and read here, so a message purged since is not lost.
+    """
     records: list[MessageRecord] = []
-    for line in storage.read_raw_pages(day, Dataset.RAW_MESSAGE_STORE):
+    for line in storage.read_raw_pages(day, Dataset.RAW_MESSAGE_STORE, all_fetches=True):
         page = json.loads(line)
         if not isinstance(page, Mapping):
             continue
@@ -198,7 +306,20 @@ def read_attachment_index(storage: ArchiveStorage, dataset: Dataset, day: date) 
 def write_attachment_index(
     storage: ArchiveStorage, dataset: Dataset, day: date, index: Mapping[str, ArchivedFile]
 ) -> None:
-    """Replace the attachment index of a raw message-store partition."""
+    """Replace the attachment index of a raw message-store partition (callers merge first)."""
     storage.write_json(
         storage.attachment_index_path(dataset, day), {k: v.to_json() for k, v in sorted(index.items())}
     )
+
+
+def merged_attachment_index(
+    previous: Mapping[str, Mapping[str, Any]], new: Mapping[str, ArchivedFile]
+) -> dict[str, ArchivedFile]:
+    """The earlier index with this fetch's entries on top: attachments of messages RingCentral
+    purged since stay indexed (their files stay archived)."""
+    merged: dict[str, ArchivedFile] = {}
+    for key, value in previous.items():
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            merged[key] = ArchivedFile(str(value["path"]), int(value["bytes"]), str(value["sha256"]))
+    merged.update(new)
+    return merged
