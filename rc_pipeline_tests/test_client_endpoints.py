@@ -223,3 +223,38 @@ def test_two_processes_cannot_write_one_download(make_simulator, tmp_path):
     with client_for(sim) as client:
         client.download_recording(rec, dest)
     assert dest.exists() and not list(tmp_path.glob(".*.lock"))
+
+
+def test_separate_clients_of_one_user_and_app_share_one_budget(make_simulator, tmp_path):
+    """Two runs (own clients, own throttles) stay inside the one budget RingCentral gives them together."""
+    from rc_pipeline.ringcentral import Throttler
+    from rc_pipeline.ringcentral.shared_budget import budget_key
+
+    limit, window = 4, 1.0
+    sim = make_simulator(rate_limits={"Heavy": (limit, window)}, penalty_seconds=1.0, calls_per_day=10)
+    key = budget_key(sim.base_url, sim.client_id, "test-user")
+    start, end = last_day()
+    errors: list[BaseException] = []
+    stats = []
+
+    def run() -> None:
+        throttler = Throttler(shared_dir=tmp_path, shared_key=key)
+        try:
+            with client_for(sim, throttler=throttler) as client:
+                for _ in range(6):
+                    list(client.iter_call_log_pages(start, end))
+                stats.append(client.stats())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sum(s.throttled_429 for s in stats) == 0
+    heavy = sorted(e.monotonic for e in sim.request_log if e.group == "Heavy")
+    assert len(heavy) == 12
+    for i in range(len(heavy) - limit):
+        assert heavy[i + limit] - heavy[i] >= window, "the two runs together overran the window"

@@ -8,6 +8,7 @@ bounded.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import threading
@@ -22,6 +23,7 @@ import httpx
 from .auth import BearerAuth, TokenManager, origin
 from .errors import ForeignHostError, RateLimited, ServerError, TransportError, error_from_body
 from .settings import RingCentralSettings
+from .shared_budget import budget_key, default_state_dir
 from .throttle import GroupStats, Throttler, retry_after_seconds
 from .transport import ThrottledTransport
 
@@ -37,7 +39,7 @@ class RetryPolicy:
     max_attempts: int = 6
     base_delay: float = 2.0
     max_delay: float = 60.0
-    max_429_retries: int = 4
+    max_429_retries: int = 8
     default_503_delay: float = 5.0
 
     def backoff(self, attempt: int) -> float:
@@ -66,7 +68,14 @@ class ApiSession:
     ) -> None:
         self.settings = settings
         self.retry = retry or RetryPolicy()
-        self.throttler = throttler or Throttler()
+        self.throttler = throttler or Throttler(
+            shared_dir=default_state_dir(),
+            shared_key=budget_key(
+                settings.server_url,
+                settings.client_id,
+                settings.username or hashlib.sha256((settings.jwt or "").encode()).hexdigest(),
+            ),
+        )
         self.stats = SessionStats()
         self._stats_lock = threading.Lock()
         base_paths = tuple(

@@ -16,6 +16,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from .shared_budget import SharedWindow
 
 # RingCentral's documented defaults (requests per window seconds); the server's headers override them.
 DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
@@ -53,11 +56,14 @@ class GroupLimiter:
         window: float,
         *,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedWindow | None = None,
     ) -> None:
         self.name = name
         self.limit = limit
         self.window = window
         self._clock = clock
+        # When set, the window is the one every process of this user+app shares (see shared_budget).
+        self._shared = shared
         self._sent: deque[float] = deque()
         self._penalty_until = 0.0
         self._cond = threading.Condition()
@@ -83,6 +89,8 @@ class GroupLimiter:
 
     def acquire(self) -> float:
         """Block until a request may be sent, then count it. Returns the seconds waited."""
+        if self._shared is not None:
+            return self._acquire_shared(self._shared)
         waited = 0.0
         with self._cond:
             while True:
@@ -96,6 +104,21 @@ class GroupLimiter:
                 self._cond.wait(timeout=wait)
                 waited += self._clock() - now
 
+    def _acquire_shared(self, shared: SharedWindow) -> float:
+        waited = 0.0
+        while True:
+            with self._cond:
+                limit, window, margin = self.limit, self.window, self._margin()
+            wait = shared.take(limit, window, margin)
+            if wait <= 0:
+                with self._cond:
+                    self.stats.requests += 1
+                    self.stats.waited_seconds += waited
+                return waited
+            # Other processes may free (or take) slots meanwhile: look again after the wait.
+            time.sleep(wait)
+            waited += wait
+
     def observe(self, limit: int | None, window: float | None, remaining: int | None) -> None:
         """Adopt what the server announced for this group.
 
@@ -107,7 +130,7 @@ class GroupLimiter:
                 self.limit = limit
             if window and window > 0:
                 self.window = float(window)
-            if remaining is not None and limit:
+            if remaining is not None and limit and self._shared is None:
                 now = self._clock()
                 self._expire(now)
                 server_used = limit - remaining
@@ -124,9 +147,13 @@ class GroupLimiter:
             self.stats.throttled_429 += 1
             self.stats.penalty_seconds += seconds
             self._cond.notify_all()
+        if self._shared is not None:
+            self._shared.penalize(seconds)
 
     def can_send_now(self) -> bool:
         """True when a request would go out without waiting (no penalty, room in the window)."""
+        if self._shared is not None:
+            return self._shared.take(self.limit, self.window, self._margin(), commit=False) <= 0
         with self._cond:
             return self._wait_needed(self._clock()) <= 0
 
@@ -141,6 +168,9 @@ class Throttler:
 
     limits: Mapping[str, tuple[int, float]] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
     clock: Callable[[], float] = time.monotonic
+    # With both set, each group's window is shared through a file with every process of this user+app.
+    shared_dir: Path | None = None
+    shared_key: str | None = None
     _groups: dict[str, GroupLimiter] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -150,7 +180,10 @@ class Throttler:
             limiter = self._groups.get(name)
             if limiter is None:
                 limit, window = self.limits.get(name, DEFAULT_LIMITS["Heavy"])
-                limiter = GroupLimiter(name, limit, window, clock=self.clock)
+                shared = None
+                if self.shared_dir is not None and self.shared_key:
+                    shared = SharedWindow(self.shared_dir / f"{self.shared_key}-{name.lower()}.json")
+                limiter = GroupLimiter(name, limit, window, clock=self.clock, shared=shared)
                 self._groups[name] = limiter
             return limiter
 

@@ -80,6 +80,15 @@ def _remove_quietly(path: Path) -> None:
             candidate.unlink()
 
 
+def materialized(mart_sql: str) -> str:
+    """A mart's CREATE VIEW as CREATE TABLE: computed once per rebuild, not on every analyst query.
+
+    The warehouse is rebuilt after every upstream change, so a table is as fresh as a view would be;
+    as views, the coverage mart over 90 days x 100k calls took 7 s per query, as a table milliseconds.
+    """
+    return mart_sql.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TABLE", 1)
+
+
 def build_warehouse(
     storage: ArchiveStorage, target_path: str | os.PathLike[str] | None = None
 ) -> WarehouseStats:
@@ -109,7 +118,7 @@ def build_warehouse(
                 connection.execute(parquet_view_sql(view, _glob_if_any(storage, dataset), schema))
             connection.execute(LATEST_EXTENSIONS_SQL)
             for sql in (*MART_SQL.values(), *MESSAGE_MART_SQL.values()):
-                connection.execute(sql)
+                connection.execute(materialized(sql))
             for view in (*DATASET_VIEWS, "extensions"):
                 row = connection.execute(f'SELECT count(*) FROM "{view}"').fetchone()
                 counts[view] = int(row[0]) if row else 0
