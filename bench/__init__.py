@@ -1,0 +1,1 @@
+"""rc-pipeline benchmarks (`make bench`, `python -m bench`): see bench/__main__.py and the README."""

@@ -1,0 +1,530 @@
+"""Capacity planning: how many requests a backfill needs, how long it must take, and whether daily
+archiving keeps up, from the account's own volume and the rate limits it announces.
+
+The arithmetic is the one the benchmarks hold the pipeline to (`bench/`): an archived day costs
+``max(1, ceil(calls / 1000))`` call-log pages (perPage=1000), one request per recording, and one
+message-store export (create, at least one status poll, the archive list, at least one archive part);
+a directory snapshot costs ``ceil(extensions / 1000)`` extension pages; a run logs in once. Every
+group has its own sliding window, so the least time a workload can take is the slowest group's.
+
+Measuring the volume is cheap on purpose: RingCentral's call log does not always report totals, so a
+few sample days are read (at most ``max_pages_per_day`` Heavy requests each) and a day that has more
+pages than that is extrapolated from the span of the day its pages covered (the call log lists
+newest first). No Dagster here: `rc-pipeline plan` and the benchmarks import it directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from rc_pipeline.ringcentral.paging import MAX_PER_PAGE, iso_utc
+from rc_pipeline.ringcentral.throttle import DEFAULT_LIMITS, canonical_group, floor_seconds
+
+DAY_SECONDS = 86_400.0
+# Requests of one message-store export task when it goes as well as it can: create, one status poll
+# that finds it Completed, the archive list, archive 0 (the message JSON). Attachment archives add one
+# each; a task that is not done at the first poll adds polls.
+EXPORT_REQUESTS_PER_TASK = 4
+GROUPS = ("Heavy", "Medium", "Light", "Auth")
+
+
+# ---------------------------------------------------------------------------------------- arithmetic
+
+
+def call_log_pages(records: float) -> int:
+    """Pages (perPage=1000) needed to list ``records`` calls of one day: an empty day still costs one."""
+    return max(1, math.ceil(records / MAX_PER_PAGE - 1e-9))
+
+
+def extension_pages(extensions: int) -> int:
+    return max(1, math.ceil(extensions / MAX_PER_PAGE))
+
+
+def sustained_seconds(requests: float, limit: int, window: float) -> float:
+    """Time ``requests`` occupy at the group's sustained rate (requests / limit x window)."""
+    return requests / limit * window if requests > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class GroupLimit:
+    limit: int
+    window: float
+    announced: bool = False
+
+    def describe(self) -> str:
+        return f"{self.limit}/{self.window:g} s" + ("" if self.announced else " (RingCentral default)")
+
+
+@dataclass(frozen=True)
+class Volume:
+    """What the account holds for the planned range, measured or estimated."""
+
+    days: int
+    calls_per_day: float
+    recordings_per_day: float
+    extensions: int
+    sampled_days: int = 0
+    estimated: bool = False
+    requests_used: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GroupNeed:
+    group: str
+    requests: int
+    limit: int
+    window: float
+    min_seconds: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    start: date
+    end: date
+    timezone: str
+    volume: Volume
+    limits: dict[str, GroupLimit]
+    lookback_days: int
+    include_messages: bool
+    backfill: list[GroupNeed]
+    backfill_breakdown: dict[str, int]
+    daily: list[GroupNeed]
+    daily_breakdown: dict[str, int]
+
+    @property
+    def backfill_seconds(self) -> float:
+        return max((g.min_seconds for g in self.backfill), default=0.0)
+
+    @property
+    def daily_seconds(self) -> float:
+        return max((g.min_seconds for g in self.daily), default=0.0)
+
+    @property
+    def keeps_up(self) -> bool:
+        return self.daily_seconds <= DAY_SECONDS
+
+    @property
+    def bottleneck(self) -> str:
+        return max(self.daily, key=lambda g: g.min_seconds).group if self.daily else "Heavy"
+
+    def max_recordings_per_day(self) -> int:
+        """Recordings a day can add before the Heavy budget no longer fits in 24 hours."""
+        heavy = self.limits["Heavy"]
+        per_day = heavy.limit * DAY_SECONDS / heavy.window
+        other = self.daily_breakdown.get("call_log_pages", 0) + self.daily_breakdown.get("export_requests", 0)
+        return max(0, int(per_day - other))
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.update(
+            start=self.start.isoformat(),
+            end=self.end.isoformat(),
+            backfill_seconds=self.backfill_seconds,
+            daily_seconds=self.daily_seconds,
+            keeps_up=self.keeps_up,
+            bottleneck=self.bottleneck,
+            max_recordings_per_day=self.max_recordings_per_day(),
+        )
+        return out
+
+
+def workload(
+    days: int,
+    calls_per_day: float,
+    recordings_per_day: float,
+    extensions: int,
+    *,
+    include_messages: bool = True,
+    snapshots: int = 1,
+    logins: int = 1,
+) -> dict[str, int]:
+    """Least requests to archive ``days`` days of this volume, by kind."""
+    pages = days * call_log_pages(calls_per_day) if days else 0
+    return {
+        "call_log_pages": pages,
+        "recordings": round(days * recordings_per_day),
+        "export_requests": days * EXPORT_REQUESTS_PER_TASK if include_messages else 0,
+        "extension_pages": snapshots * extension_pages(extensions),
+        "logins": logins,
+    }
+
+
+def requests_by_group(breakdown: Mapping[str, int]) -> dict[str, int]:
+    """Which throttling group each kind of request spends (from the spec: `rc_pipeline/apispec`)."""
+    return {
+        "Heavy": breakdown.get("call_log_pages", 0)
+        + breakdown.get("recordings", 0)
+        + breakdown.get("export_requests", 0),
+        "Medium": breakdown.get("extension_pages", 0),
+        "Auth": breakdown.get("logins", 0),
+    }
+
+
+def _needs(
+    by_group: Mapping[str, int], limits: Mapping[str, GroupLimit], timer: Callable[[int, int, float], float]
+) -> list[GroupNeed]:
+    out = []
+    for group in GROUPS:
+        n = by_group.get(group, 0)
+        if not n:
+            continue
+        lim = limits[group]
+        out.append(GroupNeed(group, n, lim.limit, lim.window, timer(n, lim.limit, lim.window)))
+    return out
+
+
+def make_plan(
+    volume: Volume,
+    limits: Mapping[str, GroupLimit],
+    start: date,
+    end: date,
+    *,
+    timezone: str = "UTC",
+    lookback_days: int = 2,
+    include_messages: bool = True,
+) -> Plan:
+    """The plan for archiving [start, end] and then every new day, from a volume and the limits."""
+    limits = {g: limits.get(g) or GroupLimit(*DEFAULT_LIMITS[g]) for g in GROUPS}
+    backfill = workload(
+        volume.days,
+        volume.calls_per_day,
+        volume.recordings_per_day,
+        volume.extensions,
+        include_messages=include_messages,
+    )
+    # Every day the schedule archives yesterday and re-lists `lookback_days` days before it (records
+    # change after first listing); recordings already archived are skipped, so only new ones cost.
+    relisted = 1 + lookback_days
+    daily = {
+        "call_log_pages": relisted * call_log_pages(volume.calls_per_day),
+        "recordings": round(volume.recordings_per_day),
+        "export_requests": relisted * EXPORT_REQUESTS_PER_TASK if include_messages else 0,
+        "extension_pages": extension_pages(volume.extensions),
+        "logins": 1,
+    }
+    return Plan(
+        start=start,
+        end=end,
+        timezone=timezone,
+        volume=volume,
+        limits=dict(limits),
+        lookback_days=lookback_days,
+        include_messages=include_messages,
+        backfill=_needs(requests_by_group(backfill), limits, floor_seconds),
+        backfill_breakdown=backfill,
+        daily=_needs(requests_by_group(daily), limits, sustained_seconds),
+        daily_breakdown=daily,
+    )
+
+
+# ------------------------------------------------------------------------------------------ output
+
+
+def human_seconds(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = seconds / 60
+    if minutes < 120:
+        return f"{minutes:.1f} min"
+    hours = minutes / 60
+    if hours < 48:
+        return f"{hours:.1f} h"
+    return f"{hours / 24:.1f} days"
+
+
+def format_plan(plan: Plan) -> str:
+    v = plan.volume
+    how = (
+        f"estimated from {v.sampled_days} sampled day(s)"
+        if v.estimated
+        else f"measured on {v.sampled_days} day(s)"
+    )
+    lines = [
+        f"Capacity plan for {plan.start} .. {plan.end} ({v.days} days, partitions in {plan.timezone})",
+        f"Volume ({how}): {v.calls_per_day:,.0f} calls/day, {v.recordings_per_day:,.0f} recordings/day, "
+        f"{v.extensions:,} extensions",
+        "Rate limits: "
+        + ", ".join(
+            f"{g} {plan.limits[g].describe()}"
+            for g in GROUPS
+            if plan.limits[g].announced or any(n.group == g for n in plan.backfill)
+        ),
+        "",
+        "Backfill (least requests; least time = the slowest group, each group has its own window)",
+        f"  {'group':<7} {'requests':>10} {'limit':>16} {'least time':>12}",
+    ]
+    for g in plan.backfill:
+        lines.append(
+            f"  {g.group:<7} {g.requests:>10,} {plan.limits[g.group].describe():>16} "
+            f"{human_seconds(g.min_seconds):>12}"
+        )
+    b = plan.backfill_breakdown
+    lines += [
+        f"  = {b['call_log_pages']:,} call-log pages + {b['recordings']:,} recordings"
+        + (f" + {b['export_requests']:,} message-export requests" if plan.include_messages else "")
+        + f" (Heavy); {b['extension_pages']} extension page(s) (Medium); {b['logins']} login (Auth)",
+        f"  The backfill cannot take less than {human_seconds(plan.backfill_seconds)}.",
+        "",
+        f"Daily archiving (yesterday + {plan.lookback_days} lookback day(s) re-listed, new recordings"
+        + (", message export per day)" if plan.include_messages else ")"),
+        f"  {'group':<7} {'requests/day':>12} {'needs per day':>14} {'of 24 h':>8}",
+    ]
+    for g in plan.daily:
+        lines.append(
+            f"  {g.group:<7} {g.requests:>12,} {human_seconds(g.min_seconds):>14} "
+            f"{g.min_seconds / DAY_SECONDS:>8.1%}"
+        )
+    heavy = next((g for g in plan.daily if g.group == "Heavy"), None)
+    if plan.keeps_up:
+        lines.append(
+            f"Verdict: daily archiving KEEPS UP on this plan ({plan.bottleneck} busy "
+            f"{plan.daily_seconds / DAY_SECONDS:.0%} of the day; up to "
+            f"{plan.max_recordings_per_day():,} recordings/day fit)."
+        )
+    else:
+        needed = f"{heavy.min_seconds / 60:,.0f} Heavy minutes a day" if heavy else "more than a day"
+        lines.append(
+            f"Verdict: daily archiving CANNOT keep up on this plan: it needs {needed} and a day has 1,440. "
+            f"At most {plan.max_recordings_per_day():,} recordings/day fit; the backlog grows every day. "
+            "Ask RingCentral for higher API limits (a higher Heavy limit) or archive fewer recordings."
+        )
+    used = ", ".join(f"{g} {n}" for g, n in sorted(v.requests_used.items()) if n)
+    if used:
+        lines.append(f"(Measuring the account used {used} request(s).)")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------- measuring an account
+
+
+def day_window(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) of a calendar day in ``tz`` as absolute instants (23/25 h on DST days)."""
+    start = datetime.combine(day, time.min, tz)
+    end = datetime.combine(day + timedelta(days=1), time.min, tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def sample_days(start: date, end: date, count: int) -> list[date]:
+    """``count`` days spread evenly over [start, end], first and last included."""
+    total = (end - start).days + 1
+    if count >= total:
+        return [start + timedelta(days=n) for n in range(total)]
+    if count <= 1:
+        return [end]
+    picks = {round(i * (total - 1) / (count - 1)) for i in range(count)}
+    return [start + timedelta(days=n) for n in sorted(picks)]
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _recording_ids(record: Mapping[str, Any]) -> set[str]:
+    ids = set()
+    for item in (record, *(record.get("legs") or [])):
+        rec = item.get("recording") if isinstance(item, Mapping) else None
+        if isinstance(rec, Mapping) and rec.get("id"):
+            ids.add(str(rec["id"]))
+    return ids
+
+
+@dataclass
+class _LimitWatcher:
+    """Keeps the `X-Rate-Limit-*` values each group announced."""
+
+    seen: dict[str, GroupLimit] = field(default_factory=dict)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        group, limit, window = (
+            headers.get("X-Rate-Limit-Group"),
+            headers.get("X-Rate-Limit-Limit"),
+            headers.get("X-Rate-Limit-Window"),
+        )
+        if group and limit and window:
+            try:
+                self.seen[canonical_group(group)] = GroupLimit(int(limit), float(window), announced=True)
+            except ValueError:
+                pass
+
+
+@dataclass(frozen=True)
+class DaySample:
+    day: date
+    records: float
+    recordings: float
+    pages: int
+    complete: bool
+
+
+def _sample_day(client: Any, day: date, tz: ZoneInfo, max_pages: int, watcher: _LimitWatcher) -> DaySample:
+    start, end = day_window(day, tz)
+    params: dict[str, Any] = {
+        "view": "Detailed",
+        "dateFrom": iso_utc(start),
+        "dateTo": iso_utc(end),
+        "perPage": MAX_PER_PAGE,
+    }
+    url: str | None = f"{client.account}/call-log"
+    pages = records = 0
+    recordings: set[str] = set()
+    oldest: datetime | None = None
+    first = True
+    while url is not None:
+        response = client.session.request("GET", url, params=params if first else None)
+        watcher.observe(response.headers)
+        body = response.json()
+        first = False
+        pages += 1
+        page_records = [r for r in body.get("records") or [] if isinstance(r, Mapping)]
+        records += len(page_records)
+        for record in page_records:
+            recordings |= _recording_ids(record)
+            started = _parse_time(record.get("startTime"))
+            if started is not None and (oldest is None or started < oldest):
+                oldest = started
+        total = (body.get("paging") or {}).get("totalElements")
+        nxt = ((body.get("navigation") or {}).get("nextPage") or {}).get("uri")
+        if isinstance(total, int) and total > records and page_records:
+            # The API counted the day for us: scale this page's recording share to the total.
+            return DaySample(day, float(total), len(recordings) * total / records, pages, True)
+        if not nxt or not page_records:
+            return DaySample(day, float(records), float(len(recordings)), pages, True)
+        if pages >= max_pages:
+            # Newest first: these pages covered [oldest, end). Scale to the whole day.
+            covered = (end - oldest).total_seconds() if oldest else 0.0
+            span = (end - start).total_seconds()
+            scale = span / covered if covered > 0 else 1.0
+            return DaySample(day, records * scale, len(recordings) * scale, pages, False)
+        client.session.check_host(nxt)
+        url = nxt
+    raise AssertionError("unreachable")
+
+
+def measure_volume(
+    client: Any,
+    start: date,
+    end: date,
+    *,
+    timezone: str = "UTC",
+    sample_count: int = 3,
+    max_pages_per_day: int = 3,
+) -> tuple[Volume, dict[str, GroupLimit]]:
+    """Ask the account (a `RingCentralClient`) for its volume over [start, end] and its announced limits."""
+    if end < start:
+        raise ValueError(f"--end {end} is before --start {start}")
+    tz = ZoneInfo(timezone)
+    watcher = _LimitWatcher()
+    before = client.stats()
+    # The extension list (Medium) says how big a directory snapshot is.
+    extensions = 0
+    url: str | None = f"{client.account}/extension"
+    params: dict[str, Any] | None = {"perPage": MAX_PER_PAGE}
+    while url is not None:
+        response = client.session.request("GET", url, params=params)
+        watcher.observe(response.headers)
+        body = response.json()
+        params = None
+        got = body.get("records") or []
+        extensions += len(got)
+        url = ((body.get("navigation") or {}).get("nextPage") or {}).get("uri") if got else None
+        if url:
+            client.session.check_host(url)
+    samples = [
+        _sample_day(client, day, tz, max_pages_per_day, watcher)
+        for day in sample_days(start, end, sample_count)
+    ]
+    used = client.stats().minus(before).requests
+    n = len(samples)
+    volume = Volume(
+        days=(end - start).days + 1,
+        calls_per_day=sum(s.records for s in samples) / n,
+        recordings_per_day=sum(s.recordings for s in samples) / n,
+        extensions=extensions,
+        sampled_days=n,
+        estimated=n < (end - start).days + 1 or not all(s.complete for s in samples),
+        requests_used=dict(used),
+    )
+    return volume, dict(watcher.seen)
+
+
+# ------------------------------------------------------------------------------------------- CLI
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="rc-pipeline plan",
+        description="Estimate what archiving --start..--end costs on this account: requests and least time "
+        "per throttling group, and whether daily archiving keeps up with the daily volume on this plan. "
+        "Reads a few sample days of the call log (bounded: --sample-days x --max-pages Heavy requests) and "
+        "the rate limits the account announces. RingCentral settings come from RC_* variables.",
+    )
+    parser.add_argument("--start", type=date.fromisoformat, required=True, help="first day, YYYY-MM-DD")
+    parser.add_argument("--end", type=date.fromisoformat, required=True, help="last day, YYYY-MM-DD")
+    parser.add_argument("--sample-days", type=int, default=3, help="days of the range to read (default 3)")
+    parser.add_argument(
+        "--max-pages", type=int, default=3, help="call-log pages read per sampled day (default 3)"
+    )
+    parser.add_argument(
+        "--no-messages", action="store_true", help="leave the message-store export out of the plan"
+    )
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    if args.sample_days < 1 or args.max_pages < 1:
+        parser.error("--sample-days and --max-pages must be at least 1")
+    if args.end < args.start:
+        raise ValueError(f"--end {args.end} is before --start {args.start}")
+    timezone = os.environ.get("RC_TIMEZONE", "").strip() or "UTC"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"RC_TIMEZONE={timezone!r} is not an IANA timezone (e.g. UTC, America/New_York)"
+        ) from None
+    raw_lookback = os.environ.get("RC_LOOKBACK_DAYS", "").strip() or "2"
+    if not raw_lookback.isdigit():
+        raise ValueError(f"RC_LOOKBACK_DAYS={raw_lookback!r} must be a whole number")
+
+    from rc_pipeline.ringcentral import RingCentralClient
+
+    with RingCentralClient.from_env() as client:
+        volume, limits = measure_volume(
+            client,
+            args.start,
+            args.end,
+            timezone=timezone,
+            sample_count=args.sample_days,
+            max_pages_per_day=args.max_pages,
+        )
+    plan = make_plan(
+        volume,
+        limits,
+        args.start,
+        args.end,
+        timezone=timezone,
+        lookback_days=int(raw_lookback),
+        include_messages=not args.no_messages,
+    )
+    if args.json:
+        print(json.dumps(plan.to_json(), indent=2, default=str))
+    else:
+        print(format_plan(plan))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""The benchmarks at tiny sizes, so their code keeps working (`make bench` runs them at full size)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import api, download, planning, queries, transform
+from bench.__main__ import main as bench_main
+from bench.common import Result, render_table, write_results
+
+
+def _by_metric(results: list[Result]) -> dict[str, Result]:
+    return {r.metric: r for r in results}
+
+
+def test_transform_scenario_runs_both_sides_on_the_same_rows(tmp_path):
+    results = _by_metric(transform.run(tmp_path, days=1, per_day=300, runs=2, log=lambda _: None))
+    assert results["records"].value == 300
+    assert results["time ratio ours/duckdb"].met is not None
+    assert 0 < results["ours peak RSS MiB"].value < 1024
+
+
+def test_download_scenario_streams_through_the_client_and_plain_httpx(tmp_path):
+    results = _by_metric(download.run(tmp_path, size_bytes=2 * 1024**2, rounds=1, log=lambda _: None))
+    assert results["client peak RSS MiB"].met is True
+    assert results["client / plain throughput"].value > 0
+    assert not list(tmp_path.iterdir())  # the downloaded file and the spec are cleaned up
+
+
+def test_query_scenario_times_the_marts(tmp_path):
+    results = queries.run(tmp_path, days=2, calls_per_day=500, repeats=1, log=lambda _: None)
+    metrics = _by_metric(results)
+    assert metrics["calls in warehouse"].value == 1000
+    assert sum(1 for r in results if r.metric.endswith("(s, warm median)")) == len(queries.QUERIES)
+
+
+def test_planning_scenario_finds_a_plan_that_cannot_keep_up():
+    results = _by_metric(planning.run(calls_per_day=70_000, days=2, log=lambda _: None))
+    assert results["verdict: daily archiving keeps up"].met is True
+    assert results["Heavy requests the plan itself sent"].met is True
+
+
+def test_api_scenarios_count_requests_against_the_minimum(tmp_path):
+    sizes = api.ApiSizes(days=1, calls_per_day=300, recording_share=0.1, window=2.0, count_scale=20, runs=2)
+    rows, context = api.run(tmp_path, sizes, log=lambda _: None)
+    metrics = _by_metric(rows)
+    assert metrics["call-log pages sent / minimum"].value == "1 / 1"
+    assert metrics["days failed"].met is True
+    assert metrics["days archived completely"].met is True
+    assert context["volume"].calls_per_day == 300
+    accuracy = _by_metric(api.plan_accuracy(context, include_messages=True))
+    assert accuracy["planned Heavy requests / sent in scenario 1"].value > 0
+
+
+def test_results_file_and_table(tmp_path):
+    results = [Result("x", "ratio", 1.01, "<= 1.02", True), Result("x", "note", "text")]
+    write_results(results, tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text())[0] == {
+        "scenario": "x",
+        "metric": "ratio",
+        "value": 1.01,
+        "target": "<= 1.02",
+        "met": True,
+    }
+    assert "ratio" in render_table(results)
+
+
+def test_cli_rejects_unknown_arguments():
+    with pytest.raises(SystemExit):
+        bench_main(["--nope"])

@@ -1,0 +1,162 @@
+"""Capacity planning: the arithmetic, the account measurement, and `rc-pipeline plan`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from rc_pipeline.cli import main as cli_main
+from rc_pipeline.plan import (
+    DAY_SECONDS,
+    GroupLimit,
+    Volume,
+    call_log_pages,
+    format_plan,
+    make_plan,
+    measure_volume,
+    sample_days,
+    workload,
+)
+from rc_pipeline.ringcentral import RingCentralClient, RingCentralSettings
+from rc_pipeline.ringcentral.throttle import floor_seconds
+
+STANDARD = {
+    "Heavy": GroupLimit(10, 60.0, True),
+    "Medium": GroupLimit(40, 60.0, True),
+    "Auth": GroupLimit(5, 60.0, True),
+}
+
+
+def test_call_log_pages_per_day():
+    assert call_log_pages(0) == 1  # an empty day still costs the request that says so
+    assert call_log_pages(1) == 1
+    assert call_log_pages(1000) == 1
+    assert call_log_pages(1001) == 2
+    assert call_log_pages(5000) == 5
+
+
+def test_workload_counts_every_kind_of_request():
+    w = workload(30, 5000, 1667, 20)
+    assert w == {
+        "call_log_pages": 150,
+        "recordings": 50_010,
+        "export_requests": 120,
+        "extension_pages": 1,
+        "logins": 1,
+    }
+    assert workload(30, 5000, 1667, 20, include_messages=False)["export_requests"] == 0
+
+
+def test_40k_recordings_a_day_cannot_keep_up_on_the_standard_plan():
+    volume = Volume(days=30, calls_per_day=70_000, recordings_per_day=40_000, extensions=300)
+    plan = make_plan(volume, STANDARD, date(2026, 1, 1), date(2026, 1, 30))
+    heavy = next(g for g in plan.daily if g.group == "Heavy")
+    # 40,000 recordings + 3 x 70 pages + 3 x 4 export requests a day at 10 per minute.
+    assert heavy.requests == 40_000 + 210 + 12
+    assert heavy.min_seconds / 60 == pytest.approx(4022.2, abs=0.1)
+    assert not plan.keeps_up
+    assert plan.max_recordings_per_day() == 14_400 - 210 - 12
+    text = format_plan(plan)
+    assert "CANNOT keep up" in text and "4,022 Heavy minutes a day" in text
+
+
+def test_a_small_account_keeps_up_and_the_backfill_floor_is_the_slowest_group():
+    volume = Volume(days=10, calls_per_day=500, recordings_per_day=100, extensions=2500)
+    plan = make_plan(volume, STANDARD, date(2026, 1, 1), date(2026, 1, 10), lookback_days=0)
+    assert plan.keeps_up
+    assert plan.daily_seconds < DAY_SECONDS
+    heavy = next(g for g in plan.backfill if g.group == "Heavy")
+    assert heavy.requests == 10 + 1000 + 40
+    assert heavy.min_seconds == floor_seconds(1050, 10, 60.0)
+    assert plan.backfill_seconds == heavy.min_seconds
+    assert plan.backfill_breakdown["extension_pages"] == 3
+    assert "KEEPS UP" in format_plan(plan)
+
+
+def test_sample_days_spread_over_the_range():
+    start = date(2026, 1, 1)
+    assert sample_days(start, start + timedelta(days=29), 3) == [
+        start,
+        start + timedelta(days=14),
+        start + timedelta(days=29),
+    ]
+    assert sample_days(start, start + timedelta(days=1), 5) == [start, start + timedelta(days=1)]
+
+
+def _settings(sim):
+    return RingCentralSettings(
+        server_url=sim.base_url,
+        media_url=sim.media_url,
+        client_id=sim.client_id,
+        client_secret=sim.client_secret,
+        jwt=sim.jwt,
+    )
+
+
+def _truth(sim, day):
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    records = sim.account.call_records(start, start + timedelta(days=1))
+    recordings = {
+        item["recording"]["id"]
+        for r in records
+        for item in (r, *(r.get("legs") or []))
+        if item.get("recording")
+    }
+    return len(records), len(recordings)
+
+
+def test_measure_volume_reads_the_account_and_its_announced_limits(make_simulator):
+    sim = make_simulator(calls_per_day=60, recording_share=0.8)
+    end = datetime.now(UTC).date() - timedelta(days=1)
+    start = end - timedelta(days=1)
+    with RingCentralClient(_settings(sim)) as client:
+        volume, limits = measure_volume(client, start, end, sample_count=5)
+    truths = [_truth(sim, start), _truth(sim, end)]
+    assert not volume.estimated and volume.sampled_days == 2
+    assert volume.calls_per_day == sum(t[0] for t in truths) / 2
+    assert volume.recordings_per_day == sum(t[1] for t in truths) / 2
+    assert volume.extensions == len(sim.account.extensions())
+    assert volume.requests_used["Heavy"] == 2  # one page per day of 60 calls
+    heavy_limit, heavy_window = sim.config.rate_limit("Heavy")
+    assert limits["Heavy"] == GroupLimit(heavy_limit, float(-(-heavy_window // 1)), announced=True)
+
+
+def test_measure_volume_extrapolates_a_day_larger_than_its_page_budget(make_simulator):
+    sim = make_simulator(calls_per_day=2500, days=2)
+    day = datetime.now(UTC).date() - timedelta(days=1)
+    with RingCentralClient(_settings(sim)) as client:
+        volume, _ = measure_volume(client, day, day, sample_count=1, max_pages_per_day=1)
+    assert volume.estimated
+    assert volume.requests_used["Heavy"] == 1
+    # 1,000 of 2,500 uniformly spread calls: the span they cover scales to the day within a few %.
+    assert volume.calls_per_day == pytest.approx(2500, rel=0.15)
+
+
+def test_plan_command_prints_the_plan(make_simulator, monkeypatch, capsys):
+    sim = make_simulator(calls_per_day=30)
+    for key, value in {
+        "RC_SERVER_URL": sim.base_url,
+        "RC_MEDIA_URL": sim.media_url,
+        "RC_CLIENT_ID": sim.client_id,
+        "RC_CLIENT_SECRET": sim.client_secret,
+        "RC_JWT": sim.jwt,
+        "RC_TIMEZONE": "UTC",
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in ("RC_USERNAME", "RC_PASSWORD", "RC_EXTENSION", "RC_LOOKBACK_DAYS"):
+        monkeypatch.delenv(key, raising=False)
+    end = datetime.now(UTC).date() - timedelta(days=1)
+    args = ["plan", "--start", (end - timedelta(days=1)).isoformat(), "--end", end.isoformat()]
+    assert cli_main(args) == 0
+    out = capsys.readouterr().out
+    assert "Backfill" in out and "Verdict: daily archiving KEEPS UP" in out
+    assert cli_main([*args, "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["keeps_up"] is True and plan["volume"]["days"] == 2
+
+
+def test_plan_command_refuses_a_reversed_range(monkeypatch, capsys):
+    monkeypatch.setenv("RC_TIMEZONE", "UTC")
+    assert cli_main(["plan", "--start", "2026-02-01", "--end", "2026-01-01"]) == 2
