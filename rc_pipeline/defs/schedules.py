@@ -21,33 +21,47 @@ def partitions_to_archive(now: datetime, config: PipelineConfig) -> list[str]:
     return [d.isoformat() for d in days if d >= first]
 
 
-def build_daily_schedule(job: dg.JobDefinition | Any, config: PipelineConfig) -> dg.ScheduleDefinition:
+def lookback_schedule(
+    name: str,
+    job: dg.JobDefinition | Any,
+    config: PipelineConfig,
+    *,
+    minute: int,
+    run_key_prefix: str,
+    what: str,
+) -> dg.ScheduleDefinition:
+    """A daily schedule requesting yesterday and the lookback days before it, one run per partition."""
+
     @dg.schedule(
-        name="daily_archive",
+        name=name,
         job=job,
-        cron_schedule=f"0 {config.schedule_hour} * * *",
+        cron_schedule=f"{minute} {config.schedule_hour} * * *",
         execution_timezone=config.timezone,
         # On as soon as the code location loads: archiving exists to beat a deletion deadline.
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=(
-            f"At {config.schedule_hour:02d}:00 {config.timezone}: archive yesterday and re-archive the "
-            f"{config.lookback_days} days before it."
+            f"At {config.schedule_hour:02d}:{minute:02d} {config.timezone}: archive {what} of yesterday and "
+            f"re-archive the {config.lookback_days} days before it."
         ),
     )
-    def daily_archive(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+    def _schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
         now = context.scheduled_execution_time
         tick = now.astimezone(ZoneInfo(config.timezone)).date().isoformat()
+        keys = partitions_to_archive(now, config)
         return [
             dg.RunRequest(
-                run_key=f"{key}@{tick}",
+                run_key=f"{run_key_prefix}{key}@{tick}",
                 partition_key=key,
                 tags={"rc_pipeline/scheduled_on": tick, "rc_pipeline/lookback": str(key != keys[-1]).lower()},
             )
-            for keys in [partitions_to_archive(now, config)]
             for key in keys
         ]
 
-    return daily_archive
+    return _schedule
+
+
+def build_daily_schedule(job: dg.JobDefinition | Any, config: PipelineConfig) -> dg.ScheduleDefinition:
+    return lookback_schedule("daily_archive", job, config, minute=0, run_key_prefix="", what="the call side")
 
 
 def build_snapshot_schedule(job: dg.JobDefinition | Any, config: PipelineConfig) -> dg.ScheduleDefinition:
