@@ -39,10 +39,10 @@ def main(spec: dict) -> dict:
     import dagster as dg
 
     from rc_pipeline.backfill import run_archive
-    from rc_pipeline.definitions import ARCHIVE_JOB, SNAPSHOT_JOB, build_definitions
-    from rc_pipeline.defs.config import PipelineConfig
-    from rc_pipeline.defs.names import EXTENSIONS
+    from rc_pipeline.definitions import build_definitions
+    from rc_pipeline.defs.names import ARCHIVE_JOB, EXTENSIONS, SNAPSHOT_JOB
     from rc_pipeline.defs.resources import ArchiveResource, RingCentralResource, close_shared_clients
+    from rc_pipeline.settings import PipelineSettings
 
     resource = RingCentralResource(
         server_url=spec["server_url"],
@@ -51,7 +51,7 @@ def main(spec: dict) -> dict:
         client_secret=spec["client_secret"],
         jwt=spec["jwt"],
     )
-    config = PipelineConfig(timezone="UTC", start_date=spec["days"][0], schedule_hour=2, lookback_days=2)
+    config = PipelineSettings(timezone="UTC", start_date=spec["days"][0], schedule_hour=2, lookback_days=2)
     defs = build_definitions(
         config, resources={"ringcentral": resource, "archive": ArchiveResource(root=spec["root"])}
     )

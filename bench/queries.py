@@ -204,8 +204,8 @@ def _day_tables(day: date, n: int, seed: int) -> tuple[pa.Table, pa.Table, pa.Ta
 
 
 def _write_day(root: str, day: date, n: int, seed: int) -> int:
+    from rc_pipeline.calls.tables import PARQUET_OPTIONS, ROW_GROUP_ROWS
     from rc_pipeline.storage import ArchiveStorage, Dataset
-    from rc_pipeline.transform.call_log import PARQUET_OPTIONS, ROW_GROUP_ROWS
 
     storage = ArchiveStorage(root)
     tables = _day_tables(day, n, seed)
@@ -218,16 +218,18 @@ def _write_day(root: str, day: date, n: int, seed: int) -> int:
 
 def generate(root: Path, days: int, calls_per_day: int, workers: int = 2) -> tuple[int, date]:
     """Typed Parquet for `days` days ending yesterday, plus one extensions snapshot."""
-    from rc_pipeline.storage import ArchiveStorage
-    from rc_pipeline.transform.extensions import write_extensions_snapshot
+    from rc_pipeline.storage import ArchiveStorage, Dataset
+    from rc_pipeline.transform.extensions import extensions_table
     from rc_pipeline.transform.sample_records import sample_extension_record
 
     last = datetime.now(UTC).date() - timedelta(days=1)
     day_list = [last - timedelta(days=n) for n in range(days)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         rows = sum(pool.map(_write_day, [str(root)] * days, day_list, [calls_per_day] * days, range(days)))
-    write_extensions_snapshot(
-        [sample_extension_record(n) for n in range(EXTENSIONS)], last, ArchiveStorage(str(root))
+    ArchiveStorage(str(root)).write_parquet(
+        Dataset.EXTENSIONS,
+        last,
+        extensions_table([sample_extension_record(n) for n in range(EXTENSIONS)], last),
     )
     return rows, last
 

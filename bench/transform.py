@@ -146,8 +146,8 @@ def child(kind: str, root: str, out: str, days: list[str]) -> dict:
     """One timed transform of every day (run in its own process by `python -m bench.transform`)."""
     import pyarrow.parquet as pq
 
+    from rc_pipeline.calls.tables import write_calls_and_legs
     from rc_pipeline.storage import ArchiveStorage, Dataset
-    from rc_pipeline.transform.call_log import write_calls_and_legs
 
     raw = ArchiveStorage(root)
     target = ArchiveStorage(out)

@@ -20,18 +20,23 @@ from typing import Any
 import dagster as dg
 from tqdm import tqdm
 
-from rc_pipeline.defs.export_state import load_entry
-from rc_pipeline.defs.export_tasks import advance_exports
-from rc_pipeline.defs.message_config import MessageStoreConfig
+from rc_pipeline.defs.context import message_settings_of
 from rc_pipeline.defs.names import (
+    ARCHIVE_JOB,
     CALL_LEGS,
     CALLS,
     EXTENSIONS,
     MESSAGE_ATTACHMENTS,
+    MESSAGE_DOWNLOAD_JOB,
+    MESSAGE_JOB,
     MESSAGES,
     RECORDINGS,
+    SNAPSHOT_JOB,
+    VERIFY_JOB,
     WAREHOUSE,
 )
+from rc_pipeline.message_store.export_state import load_entry
+from rc_pipeline.message_store.export_tasks import advance_exports
 from rc_pipeline.ringcentral import RingCentralClient
 from rc_pipeline.storage import ArchiveStorage
 
@@ -109,8 +114,6 @@ def run_archive(
     show_progress: bool = True,
     log_level: str = "WARNING",
 ) -> list[DaySummary]:
-    from rc_pipeline.definitions import ARCHIVE_JOB, SNAPSHOT_JOB
-
     days = days_between(start, end)
     instance = instance or open_instance()
     archive_job = defs.resolve_job_def(ARCHIVE_JOB)
@@ -154,9 +157,7 @@ def archive_messages(
     each day's download job runs as soon as its task is (a task that gave up makes that run fail,
     naming the task, which lands in the day's failures).
     """
-    from rc_pipeline.definitions import MESSAGE_DOWNLOAD_JOB, MESSAGE_JOB
-
-    settings = MessageStoreConfig.from_definitions(defs)
+    settings = message_settings_of(defs)
     message_job = defs.resolve_job_def(MESSAGE_JOB)
     waiting: set[str] = set()
     bar = tqdm(list(summaries), desc="message store", unit="day", disable=not show_progress)
@@ -251,8 +252,6 @@ def run_verify(
     Dagster cannot infer a partitioning for a checks-only job, so each run carries its day as the
     partition tag, which is what the checks read.
     """
-    from rc_pipeline.definitions import VERIFY_JOB
-
     instance = instance or open_instance()
     job = defs.resolve_job_def(VERIFY_JOB)
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from datetime import date
+from pathlib import Path
 
 
 def _simulator(argv: list[str]) -> int:
@@ -20,27 +21,34 @@ def _demo(argv: list[str]) -> int:
     return demo_main(argv)
 
 
+def days_parser(command: str, description: str) -> argparse.ArgumentParser:
+    """A command over an inclusive range of days (--start, --end)."""
+    parser = argparse.ArgumentParser(prog=f"rc-pipeline {command}", description=description)
+    parser.add_argument("--start", type=date.fromisoformat, required=True, help="first day, YYYY-MM-DD")
+    parser.add_argument("--end", type=date.fromisoformat, required=True, help="last day, YYYY-MM-DD")
+    return parser
+
+
 def _archive(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="rc-pipeline archive",
-        description="Archive every day from --start to --end (inclusive) in order, in this process, with "
+    parser = days_parser(
+        "archive",
+        "Archive every day from --start to --end (inclusive) in order, in this process, with "
         "the same Dagster jobs the UI runs; then snapshot the directory and rebuild the warehouse. "
         "RingCentral settings come from RC_* environment variables.",
     )
-    parser.add_argument("--start", type=date.fromisoformat, required=True, help="first day, YYYY-MM-DD")
-    parser.add_argument("--end", type=date.fromisoformat, required=True, help="last day, YYYY-MM-DD")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", action="store_true", help="show Dagster's INFO log of every step")
     args = parser.parse_args(argv)
     from rc_pipeline.backfill import days_between, format_summary, run_archive
     from rc_pipeline.definitions import build_definitions
-    from rc_pipeline.ringcentral import RingCentralSettings
+    from rc_pipeline.settings import Settings, ringcentral_settings
 
     # Fail before any run starts, naming what is wrong, rather than inside the first Dagster step.
     days_between(args.start, args.end)
-    RingCentralSettings.from_env()
+    ringcentral_settings()
+    settings = Settings.from_env()
     summaries = run_archive(
-        build_definitions(),
+        build_definitions(settings.pipeline, messages=settings.messages),
         args.start,
         args.end,
         show_progress=not args.no_progress,
@@ -51,14 +59,12 @@ def _archive(argv: list[str]) -> int:
 
 
 def _verify(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="rc-pipeline verify",
-        description="Re-run every completeness and integrity check for each day from --start to --end, "
+    parser = days_parser(
+        "verify",
+        "Re-run every completeness and integrity check for each day from --start to --end, "
         "reading only the archive (no RingCentral request): counts, ids, windows, file sizes and sha256. "
         "Run it before deleting anything at the source.",
     )
-    parser.add_argument("--start", type=date.fromisoformat, required=True, help="first day, YYYY-MM-DD")
-    parser.add_argument("--end", type=date.fromisoformat, required=True, help="last day, YYYY-MM-DD")
     args = parser.parse_args(argv)
     from rc_pipeline.backfill import days_between, format_verification, run_verify
     from rc_pipeline.definitions import build_definitions
@@ -109,7 +115,7 @@ def _plan(argv: list[str]) -> int:
 def _ui(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="rc-pipeline ui",
-        description="Start the simulator and `dagster dev -w workspace.yaml` wired to it (Ctrl-C stops both).",
+        description="Start the simulator and `dg dev` (the Dagster UI) wired to it (Ctrl-C stops both).",
     )
     parser.add_argument("--port", type=int, default=3000, help="Dagster UI port (default 3000)")
     parser.add_argument("--calls-per-day", type=int, default=60)
@@ -142,12 +148,20 @@ def _ui(argv: list[str]) -> int:
         )
         print(f"Dagster UI: http://127.0.0.1:{args.port}  (Ctrl-C stops both)")
         try:
-            return subprocess.call(
-                [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-p", str(args.port)],
-                env=env,
-            )
+            return subprocess.call(dg_command("dev", "--port", str(args.port)), env=dg_environment(env))
         except KeyboardInterrupt:
             return 0
+
+
+def dg_command(*args: str) -> list[str]:
+    """`dg` from the running interpreter's environment: no activated venv needed."""
+    return [str(Path(sys.executable).with_name("dg")), *args]
+
+
+def dg_environment(env: dict[str, str]) -> dict[str, str]:
+    # dg compares the activated venv with the project's and warns when they differ; the interpreter
+    # running this command is the one to use, activated or not.
+    return {**env, "VIRTUAL_ENV": sys.prefix}
 
 
 COMMANDS = {

@@ -8,9 +8,9 @@ rebuilds the DuckDB warehouse, and prints the per-day summary and two analyst qu
 from __future__ import annotations
 
 import argparse
-import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
+from rc_pipeline.settings import PipelineSettings
 from rc_pipeline.simulator import SimulatorConfig, start_simulator
 
 EXAMPLE_QUERIES = {
@@ -54,44 +54,36 @@ def main(argv: list[str] | None = None) -> int:
         f"Rate-limit windows are scaled x{args.rate_limit_scale} so the demo takes minutes: with RingCentral's "
         "real limits (Heavy: 10 requests per 60 s) every recording download costs 6 s."
     )
+    today = datetime.now(UTC).date()
+    start, end = today - timedelta(days=args.days), today - timedelta(days=1)
     with start_simulator(config) as sim:
-        # The Dagster resources read RC_* through EnvVar: point them at the simulator for this process.
-        os.environ.update(
-            RC_SERVER_URL=sim.base_url,
-            RC_MEDIA_URL=sim.media_url,
-            RC_CLIENT_ID=sim.client_id,
-            RC_CLIENT_SECRET=sim.client_secret,
-            RC_JWT=sim.jwt,
-        )
-        for var in ("RC_USERNAME", "RC_PASSWORD", "RC_EXTENSION", "RC_WAREHOUSE_PATH"):
-            os.environ.pop(var, None)
-        # The simulated days are UTC days; a real account's settings must not leak into the demo.
-        os.environ["RC_TIMEZONE"] = "UTC"
-        os.environ["RC_ARCHIVE_ROOT"] = args.root
-        today = datetime.now(UTC).date()
-        start, end = today - timedelta(days=args.days), today - timedelta(days=1)
-        os.environ["RC_START_DATE"] = start.isoformat()
-
         from rc_pipeline.backfill import format_summary, run_archive
         from rc_pipeline.definitions import build_definitions
-        from rc_pipeline.defs.resources import close_shared_clients
+        from rc_pipeline.defs.resources import close_shared_clients, simulator_resources
 
-        defs = build_definitions()
+        # Settings and resources are handed to the definitions, not read from RC_*: a real account's
+        # environment must never leak into the demo (simulated days are UTC days), nor the demo into it.
+        defs = build_definitions(demo_pipeline_settings(start), resources=simulator_resources(sim, args.root))
         summaries = run_archive(defs, start, end)
         close_shared_clients()
 
     print()
     print(format_summary(summaries))
-    from rc_pipeline.defs.resources import archive_storage_from_env
+    from rc_pipeline.storage import ArchiveStorage
     from rc_pipeline.warehouse import query
 
-    path = archive_storage_from_env().warehouse_path
+    path = ArchiveStorage(args.root).warehouse_path
     print(f'\nWarehouse: {path}  (try: rc-pipeline query "SELECT * FROM calls LIMIT 5")')
     for title, sql in EXAMPLE_QUERIES.items():
         columns, rows = query(path, sql)
         print(f"\n{title}:\n  {sql}")
         print(render_table(columns, rows))
     return 1 if any(s.failures for s in summaries) else 0
+
+
+def demo_pipeline_settings(start: date) -> PipelineSettings:
+    """The demo's partitions: UTC days from ``start`` (the simulator's days), default schedule."""
+    return PipelineSettings.from_env({"RC_TIMEZONE": "UTC", "RC_START_DATE": start.isoformat()})
 
 
 def render_table(columns: list[str], rows: list[tuple], limit: int = 40) -> str:

@@ -18,16 +18,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from rc_pipeline.ringcentral.paging import MAX_PER_PAGE, iso_utc
-from rc_pipeline.ringcentral.throttle import DEFAULT_LIMITS, canonical_group, floor_seconds
+from rc_pipeline.ringcentral.paging import MAX_PER_PAGE
+from rc_pipeline.ringcentral.throttle import DEFAULT_LIMITS, floor_seconds
+from rc_pipeline.transform.columns import parse_iso
 
 DAY_SECONDS = 86_400.0
 # Requests of one message-store export task when it goes as well as it can: create, one status poll
@@ -324,16 +324,6 @@ def sample_days(start: date, end: date, count: int) -> list[date]:
     return [start + timedelta(days=n) for n in sorted(picks)]
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _recording_ids(record: Mapping[str, Any]) -> set[str]:
     ids = set()
     for item in (record, *(record.get("legs") or [])):
@@ -341,25 +331,6 @@ def _recording_ids(record: Mapping[str, Any]) -> set[str]:
         if isinstance(rec, Mapping) and rec.get("id"):
             ids.add(str(rec["id"]))
     return ids
-
-
-@dataclass
-class _LimitWatcher:
-    """Keeps the `X-Rate-Limit-*` values each group announced."""
-
-    seen: dict[str, GroupLimit] = field(default_factory=dict)
-
-    def observe(self, headers: Mapping[str, str]) -> None:
-        group, limit, window = (
-            headers.get("X-Rate-Limit-Group"),
-            headers.get("X-Rate-Limit-Limit"),
-            headers.get("X-Rate-Limit-Window"),
-        )
-        if group and limit and window:
-            try:
-                self.seen[canonical_group(group)] = GroupLimit(int(limit), float(window), announced=True)
-            except ValueError:
-                pass
 
 
 @dataclass(frozen=True)
@@ -371,48 +342,35 @@ class DaySample:
     complete: bool
 
 
-def _sample_day(client: Any, day: date, tz: ZoneInfo, max_pages: int, watcher: _LimitWatcher) -> DaySample:
+def _sample_day(client: Any, day: date, tz: ZoneInfo, max_pages: int) -> DaySample:
     start, end = day_window(day, tz)
-    params: dict[str, Any] = {
-        "view": "Detailed",
-        "dateFrom": iso_utc(start),
-        "dateTo": iso_utc(end),
-        "perPage": MAX_PER_PAGE,
-    }
-    url: str | None = f"{client.account}/call-log"
     pages = records = 0
     recordings: set[str] = set()
     oldest: datetime | None = None
-    first = True
-    while url is not None:
-        response = client.session.request("GET", url, params=params if first else None)
-        watcher.observe(response.headers)
-        body = response.json()
-        first = False
+    # Returning from the loop leaves the generator suspended, so the pages past the budget are never
+    # requested.
+    for page in client.iter_call_log_pages(start, end, view="Detailed"):
         pages += 1
-        page_records = [r for r in body.get("records") or [] if isinstance(r, Mapping)]
+        page_records = [r for r in page.records if isinstance(r, Mapping)]
         records += len(page_records)
         for record in page_records:
             recordings |= _recording_ids(record)
-            started = _parse_time(record.get("startTime"))
+            started = parse_iso(record.get("startTime"))
             if started is not None and (oldest is None or started < oldest):
                 oldest = started
-        total = (body.get("paging") or {}).get("totalElements")
-        nxt = ((body.get("navigation") or {}).get("nextPage") or {}).get("uri")
+        total = (page.body.get("paging") or {}).get("totalElements")
         if isinstance(total, int) and total > records and page_records:
             # The API counted the day for us: scale this page's recording share to the total.
             return DaySample(day, float(total), len(recordings) * total / records, pages, True)
-        if not nxt or not page_records:
-            return DaySample(day, float(records), float(len(recordings)), pages, True)
+        if not page.next_page_uri or not page_records:
+            break
         if pages >= max_pages:
             # Newest first: these pages covered [oldest, end). Scale to the whole day.
             covered = (end - oldest).total_seconds() if oldest else 0.0
             span = (end - start).total_seconds()
             scale = span / covered if covered > 0 else 1.0
             return DaySample(day, records * scale, len(recordings) * scale, pages, False)
-        client.session.check_host(nxt)
-        url = nxt
-    raise AssertionError("unreachable")
+    return DaySample(day, float(records), float(len(recordings)), pages, True)
 
 
 def measure_volume(
@@ -428,25 +386,11 @@ def measure_volume(
     if end < start:
         raise ValueError(f"--end {end} is before --start {start}")
     tz = ZoneInfo(timezone)
-    watcher = _LimitWatcher()
     before = client.stats()
     # The extension list (Medium) says how big a directory snapshot is.
-    extensions = 0
-    url: str | None = f"{client.account}/extension"
-    params: dict[str, Any] | None = {"perPage": MAX_PER_PAGE}
-    while url is not None:
-        response = client.session.request("GET", url, params=params)
-        watcher.observe(response.headers)
-        body = response.json()
-        params = None
-        got = body.get("records") or []
-        extensions += len(got)
-        url = ((body.get("navigation") or {}).get("nextPage") or {}).get("uri") if got else None
-        if url:
-            client.session.check_host(url)
+    extensions = sum(len(page.records) for page in client.iter_extension_pages())
     samples = [
-        _sample_day(client, day, tz, max_pages_per_day, watcher)
-        for day in sample_days(start, end, sample_count)
+        _sample_day(client, day, tz, max_pages_per_day) for day in sample_days(start, end, sample_count)
     ]
     used = client.stats().minus(before).requests
     n = len(samples)
@@ -459,7 +403,13 @@ def measure_volume(
         estimated=n < (end - start).days + 1 or not all(s.complete for s in samples),
         requests_used=dict(used),
     )
-    return volume, dict(watcher.seen)
+    # Only what the server announced: make_plan fills the rest with RingCentral's defaults and says so.
+    limits = {
+        group: GroupLimit(rate.limit, rate.window, announced=True)
+        for group, rate in client.rate_limits().items()
+        if rate.announced
+    }
+    return volume, limits
 
 
 # ------------------------------------------------------------------------------------------- CLI
@@ -488,20 +438,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--sample-days and --max-pages must be at least 1")
     if args.end < args.start:
         raise ValueError(f"--end {args.end} is before --start {args.start}")
-    timezone = os.environ.get("RC_TIMEZONE", "").strip() or "UTC"
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"RC_TIMEZONE={timezone!r} is not an IANA timezone (e.g. UTC, America/New_York)"
-        ) from None
-    raw_lookback = os.environ.get("RC_LOOKBACK_DAYS", "").strip() or "2"
-    if not raw_lookback.isdigit():
-        raise ValueError(f"RC_LOOKBACK_DAYS={raw_lookback!r} must be a whole number")
-
     from rc_pipeline.ringcentral import RingCentralClient
+    from rc_pipeline.settings import ArchiveSettings, PipelineSettings, ringcentral_settings
 
-    with RingCentralClient.from_env() as client:
+    # The same declarations as the pipeline: a lookback the schedule refuses is refused here too.
+    pipeline = PipelineSettings.from_env()
+    timezone = pipeline.timezone
+    throttle_dir = ArchiveSettings.from_env().throttle_dir
+    with RingCentralClient(ringcentral_settings(), throttle_dir=throttle_dir) as client:
         volume, limits = measure_volume(
             client,
             args.start,
@@ -516,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.start,
         args.end,
         timezone=timezone,
-        lookback_days=int(raw_lookback),
+        lookback_days=pipeline.lookback_days,
         include_messages=not args.no_messages,
     )
     if args.json:

@@ -9,8 +9,7 @@ from typing import Any
 
 import dagster as dg
 
-from rc_pipeline.definitions import SNAPSHOT_JOB
-from rc_pipeline.defs.names import EXTENSIONS, MESSAGE_EXPORT_SENSOR
+from rc_pipeline.defs.names import EXTENSIONS, MESSAGE_EXPORT_SENSOR, SNAPSHOT_JOB
 
 
 def window_of(day: date) -> tuple[datetime, datetime]:

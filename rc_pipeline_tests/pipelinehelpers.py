@@ -7,27 +7,21 @@ from typing import Any
 
 import dagster as dg
 
-from rc_pipeline.definitions import (
-    ARCHIVE_JOB,
-    MESSAGE_DOWNLOAD_JOB,
-    MESSAGE_JOB,
-    SNAPSHOT_JOB,
-    build_definitions,
-)
-from rc_pipeline.defs.config import PipelineConfig
-from rc_pipeline.defs.message_config import MessageStoreConfig
-from rc_pipeline.defs.resources import ArchiveResource, RingCentralResource, close_shared_clients
+from rc_pipeline.definitions import build_definitions
+from rc_pipeline.defs.names import ARCHIVE_JOB, MESSAGE_DOWNLOAD_JOB, MESSAGE_JOB, SNAPSHOT_JOB
+from rc_pipeline.defs.resources import close_shared_clients, simulator_resources
+from rc_pipeline.settings import MessageStoreSettings, PipelineSettings
 
 
 def yesterday() -> date:
     return datetime.now(UTC).date() - timedelta(days=1)
 
 
-def message_settings(**overrides: Any) -> MessageStoreConfig:
+def message_settings(**overrides: Any) -> MessageStoreSettings:
     """Message-store settings for tests: quick polls and retries, real limits otherwise."""
     values: dict[str, Any] = {"poll_seconds": 0.2, "retry_backoff_seconds": 0.0, "task_timeout_seconds": 60.0}
     values.update(overrides)
-    return MessageStoreConfig(**values)
+    return MessageStoreSettings(**values)
 
 
 def pipeline_for(
@@ -37,26 +31,17 @@ def pipeline_for(
     timezone: str = "UTC",
     lookback_days: int = 2,
     start_date: str | None = None,
-    messages: MessageStoreConfig | None = None,
+    messages: MessageStoreSettings | None = None,
 ) -> dg.Definitions:
     # Each test gets fresh clients: a shared client from an earlier test points at a stopped simulator.
     close_shared_clients()
-    config = PipelineConfig(
+    config = PipelineSettings(
         timezone=timezone,
         start_date=start_date or (yesterday() - timedelta(days=30)).isoformat(),
         schedule_hour=2,
         lookback_days=lookback_days,
     )
-    resources = {
-        "ringcentral": RingCentralResource(
-            server_url=sim.base_url,
-            media_url=sim.media_url,
-            client_id=sim.client_id,
-            client_secret=sim.client_secret,
-            jwt=sim.jwt,
-        ),
-        "archive": ArchiveResource(root=root),
-    }
+    resources = simulator_resources(sim, root)
     return build_definitions(config, resources=resources, messages=messages or message_settings())
 
 

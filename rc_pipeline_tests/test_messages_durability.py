@@ -17,8 +17,9 @@ import dagster as dg
 import pytest
 
 from rc_pipeline.backfill import DaySummary, _client_and_storage, archive_messages
-from rc_pipeline.defs.checks_messages import damaged_attachments
-from rc_pipeline.defs.export_state import (
+from rc_pipeline.defs.message_store.automation import RUN_MAX_RETRIES
+from rc_pipeline.integrity import damaged_attachments
+from rc_pipeline.message_store.export_state import (
     GAVE_UP,
     QUEUED,
     SUBMITTED,
@@ -26,18 +27,16 @@ from rc_pipeline.defs.export_state import (
     ExportEntry,
     LeaseBusy,
     export_lease,
-    lease_path,
     load_entry,
     save_entry,
     utc_text,
 )
-from rc_pipeline.defs.export_tasks import advance_exports
-from rc_pipeline.defs.sensors import RUN_MAX_RETRIES
+from rc_pipeline.message_store.export_tasks import advance_exports
+from rc_pipeline.message_store.raw import extract_attachments, open_export_parts
 from rc_pipeline.ringcentral import InvalidRequest, RateLimited
 from rc_pipeline.simulator.timefmt import now_utc, to_ms
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.storage.zipsafe import UnsafeZipEntry, ZipLimits
-from rc_pipeline.transform.message_raw import extract_attachments, open_export_parts
 from rc_pipeline_tests.messagehelpers import SensorDriver, snapshot_extensions, truth_messages, window_of
 from rc_pipeline_tests.pipelinehelpers import (
     check_results,
@@ -443,7 +442,7 @@ def test_the_lease_on_an_fsspec_root_is_exclusive_and_a_stale_one_expires():
         with pytest.raises(LeaseBusy):
             with export_lease(storage, wait_seconds=0.3):
                 pass
-    assert not storage.exists(lease_path(storage)), "the lease was not released"
+    assert not storage.exists(storage.export_lease_path()), "the lease was not released"
     with export_lease(storage, ttl_seconds=0.1):
         time.sleep(0.3)  # its holder "died": the lease expires
         with export_lease(storage, wait_seconds=1.0):

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from rc_pipeline.defs.export_state import COMPLETED, GAVE_UP, QUEUED, SUBMITTED, load_entry
+from rc_pipeline.message_store.export_state import COMPLETED, GAVE_UP, QUEUED, SUBMITTED, load_entry
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline_tests.messagehelpers import SensorDriver, snapshot_extensions, truth_messages
 from rc_pipeline_tests.pipelinehelpers import (

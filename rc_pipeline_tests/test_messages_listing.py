@@ -7,8 +7,7 @@ import dagster as dg
 import pytest
 
 from rc_pipeline.backfill import run_archive
-from rc_pipeline.defs.config import ConfigError
-from rc_pipeline.defs.message_config import MessageStoreConfig
+from rc_pipeline.settings import MessageStoreSettings, SettingsError
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline_tests.messagehelpers import SensorDriver, snapshot_extensions, truth_messages, window_of
 from rc_pipeline_tests.pipelinehelpers import (
@@ -81,7 +80,7 @@ def test_listing_rerun_downloads_nothing_and_damaged_attachment_is_flagged(make_
 
     victim = first.to_pylist()[0]
     Path(victim["path"]).write_bytes(b"tampered")
-    from rc_pipeline.defs.checks_messages import damaged_attachments
+    from rc_pipeline.integrity import damaged_attachments
 
     missing, damaged = damaged_attachments(storage, first)
     assert (missing, damaged) == ([], [f"{victim['message_id']}/{victim['attachment_id']}"])
@@ -136,7 +135,7 @@ def test_archive_command_covers_the_message_store_through_the_exports(make_simul
     ],
 )
 def test_bad_message_settings_name_the_variable(env, variable):
-    with pytest.raises(ConfigError, match=variable):
-        MessageStoreConfig.from_env(env)
-    good = MessageStoreConfig.from_env({"RC_MESSAGE_SOURCE": "listing", "RC_EXPORT_TIMEOUT_MINUTES": "30"})
+    with pytest.raises(SettingsError, match=variable):
+        MessageStoreSettings.from_env(env)
+    good = MessageStoreSettings.from_env({"RC_MESSAGE_SOURCE": "listing", "RC_EXPORT_TIMEOUT_MINUTES": "30"})
     assert good.source == "listing" and good.task_timeout_seconds == 1800

@@ -9,11 +9,10 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-from rc_pipeline.defs.config import PipelineConfig
+from rc_pipeline.defs.lookback import partitions_to_archive
 from rc_pipeline.defs.partitions import daily_partitions, partition_window
-from rc_pipeline.defs.schedules import partitions_to_archive
+from rc_pipeline.settings import PipelineSettings
 from rc_pipeline.storage import ArchiveStorage, Dataset
-from rc_pipeline.transform.call_log import read_partition
 from rc_pipeline_tests.pipelinehelpers import (
     archive_day,
     check_results,
@@ -46,15 +45,15 @@ def test_one_partition_equals_the_simulators_ground_truth(account, tmp_path):
 
     storage = ArchiveStorage(str(tmp_path))
     truth = account.account.call_records(*window_of(day), view="Detailed")
-    calls = read_partition(storage, Dataset.CALLS, day)
-    legs = read_partition(storage, Dataset.CALL_LEGS, day)
+    calls = storage.read_parquet(Dataset.CALLS, day)
+    legs = storage.read_parquet(Dataset.CALL_LEGS, day)
     assert sorted(calls.column("id").to_pylist()) == sorted(r["id"] for r in truth)
     legs_per_call = {}
     for call_id in legs.column("call_id").to_pylist():
         legs_per_call[call_id] = legs_per_call.get(call_id, 0) + 1
     assert legs_per_call == {r["id"]: len(r["legs"]) for r in truth if r.get("legs")}
 
-    manifest = read_partition(storage, Dataset.RECORDINGS, day).to_pylist()
+    manifest = storage.read_parquet(Dataset.RECORDINGS, day).to_pylist()
     referenced = {r["recording"]["id"] for r in truth if r.get("recording")}
     referenced |= {leg["recording"]["id"] for r in truth for leg in r.get("legs", []) if leg.get("recording")}
     assert referenced, "the simulated day should have recordings"
@@ -79,7 +78,7 @@ def test_rematerialising_changes_nothing_and_downloads_nothing(account, tmp_path
     assert archive_day(defs, day).success
     storage = ArchiveStorage(str(tmp_path))
     first = {
-        ds: read_partition(storage, ds, day) for ds in (Dataset.CALLS, Dataset.CALL_LEGS, Dataset.RECORDINGS)
+        ds: storage.read_parquet(ds, day) for ds in (Dataset.CALLS, Dataset.CALL_LEGS, Dataset.RECORDINGS)
     }
     downloads = content_requests(account)
     files = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
@@ -87,7 +86,7 @@ def test_rematerialising_changes_nothing_and_downloads_nothing(account, tmp_path
     result = archive_day(defs, day)
     assert result.success
     for ds, table in first.items():
-        assert read_partition(storage, ds, day).equals(table), f"{ds} changed on re-run"
+        assert storage.read_parquet(ds, day).equals(table), f"{ds} changed on re-run"
     assert content_requests(account) == downloads, "a verified recording was downloaded again"
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()) == files
     rec = next(
@@ -103,7 +102,7 @@ def test_failed_download_leaves_no_final_file_and_rerun_completes(account, tmp_p
     result = archive_day(defs, day, raise_on_error=False)
     assert not result.success
     storage = ArchiveStorage(str(tmp_path))
-    rows = read_partition(storage, Dataset.RECORDINGS, day).to_pylist()
+    rows = storage.read_parquet(Dataset.RECORDINGS, day).to_pylist()
     assert rows and all(r["status"] == "failed" for r in rows)
     finals = [p for p in (tmp_path / "recordings").rglob("*") if p.is_file() and not p.name.startswith(".")]
     assert finals == [], "a partial recording sits at a final path"
@@ -114,7 +113,7 @@ def test_failed_download_leaves_no_final_file_and_rerun_completes(account, tmp_p
     assert result.success and check_results(result)["recordings_complete"]
     ranged = [e for e in list(account.request_log)[before:] if e.path.endswith("/content")]
     assert ranged, "the re-run fetched nothing"
-    for row in read_partition(storage, Dataset.RECORDINGS, day).to_pylist():
+    for row in storage.read_parquet(Dataset.RECORDINGS, day).to_pylist():
         body, _ = account.account.recording_content(row["recording_id"])
         assert Path(row["path"]).read_bytes() == body
 
@@ -124,7 +123,7 @@ def test_a_damaged_recording_of_the_same_size_is_fetched_again(account, tmp_path
     defs = pipeline_for(account, str(tmp_path))
     assert archive_day(defs, day).success
     storage = ArchiveStorage(str(tmp_path))
-    victim = read_partition(storage, Dataset.RECORDINGS, day).to_pylist()[0]
+    victim = storage.read_parquet(Dataset.RECORDINGS, day).to_pylist()[0]
     damaged = bytearray(Path(victim["path"]).read_bytes())
     damaged[len(damaged) // 2] ^= 0xFF
     Path(victim["path"]).write_bytes(bytes(damaged))
@@ -156,7 +155,7 @@ def test_warehouse_automation_requests_a_rebuild_after_a_day_is_archived(account
 
 @pytest.mark.parametrize(("key", "hours"), [("2026-03-08", 23), ("2026-11-01", 25), ("2026-06-01", 24)])
 def test_dst_partitions_get_their_true_window(key, hours):
-    config = PipelineConfig(
+    config = PipelineSettings(
         timezone="America/New_York", start_date="2026-01-01", schedule_hour=2, lookback_days=2
     )
     daily = daily_partitions(config)
@@ -192,7 +191,7 @@ def test_schedule_requests_yesterday_and_the_lookback(tmp_path, simulator):
 
 
 def test_schedule_never_requests_before_the_start_date():
-    config = PipelineConfig(timezone="UTC", start_date="2026-03-28", schedule_hour=2, lookback_days=5)
+    config = PipelineSettings(timezone="UTC", start_date="2026-03-28", schedule_hour=2, lookback_days=5)
     now = datetime(2026, 3, 30, 2, tzinfo=UTC)
     assert partitions_to_archive(now, config) == ["2026-03-28", "2026-03-29"]
 
@@ -206,7 +205,7 @@ def test_warehouse_answers_analyst_queries(account, tmp_path):
 
     storage = ArchiveStorage(str(tmp_path))
     _, rows = query(storage.warehouse_path, "SELECT count(*) FROM calls")
-    assert rows[0][0] == read_partition(storage, Dataset.CALLS, day).num_rows
+    assert rows[0][0] == storage.read_parquet(Dataset.CALLS, day).num_rows
     _, rows = query(storage.warehouse_path, "SELECT count(*) FROM extensions")
     assert rows[0][0] == len(account.account.extensions())
     _, rows = query(storage.warehouse_path, "SELECT coverage_ratio FROM mart_recording_coverage")
@@ -223,7 +222,7 @@ def test_verify_job_names_a_damaged_recording_without_calling_ringcentral(accoun
     defs = pipeline_for(account, str(tmp_path))
     assert archive_day(defs, day).success
     storage = ArchiveStorage(str(tmp_path))
-    victim = read_partition(storage, Dataset.RECORDINGS, day).to_pylist()[0]
+    victim = storage.read_parquet(Dataset.RECORDINGS, day).to_pylist()[0]
     damaged = bytearray(Path(victim["path"]).read_bytes())
     damaged[0] ^= 0xFF
     Path(victim["path"]).write_bytes(bytes(damaged))
@@ -245,7 +244,7 @@ def test_verification_report_lists_failures_per_day(account, tmp_path):
     defs = pipeline_for(account, str(tmp_path))
     assert archive_day(defs, day).success
     storage = ArchiveStorage(str(tmp_path))
-    victim = read_partition(storage, Dataset.RECORDINGS, day).to_pylist()[0]
+    victim = storage.read_parquet(Dataset.RECORDINGS, day).to_pylist()[0]
     Path(victim["path"]).unlink()
     days = [day.isoformat()]
     text, passed = format_verification(days, run_verify(defs, days, instance=dg.DagsterInstance.ephemeral()))

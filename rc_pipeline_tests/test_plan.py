@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
+import httpx
 import pytest
 
 from rc_pipeline.cli import main as cli_main
@@ -19,8 +20,9 @@ from rc_pipeline.plan import (
     sample_days,
     workload,
 )
-from rc_pipeline.ringcentral import RingCentralClient, RingCentralSettings
-from rc_pipeline.ringcentral.throttle import floor_seconds
+from rc_pipeline.ringcentral import InvalidRequest, RingCentralClient, RingCentralSettings
+from rc_pipeline.ringcentral.throttle import DEFAULT_LIMITS, RateLimit, Throttler, floor_seconds
+from rc_pipeline_tests.clienthelpers import RecordingTransport, client_for
 
 STANDARD = {
     "Heavy": GroupLimit(10, 60.0, True),
@@ -132,6 +134,78 @@ def test_measure_volume_extrapolates_a_day_larger_than_its_page_budget(make_simu
     assert volume.requests_used["Heavy"] == 1
     # 1,000 of 2,500 uniformly spread calls: the span they cover scales to the day within a few %.
     assert volume.calls_per_day == pytest.approx(2500, rel=0.15)
+
+
+class NextPageLoopsBack(RecordingTransport):
+    """Rewrites every call-log nextPage after the first to point back at the second page, as a
+    misbehaving server might."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first_next: str | None = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.method != "GET" or not request.url.path.endswith("/call-log"):
+            return response
+        response.read()
+        body = json.loads(response.content)
+        nxt = (body.get("navigation") or {}).get("nextPage")
+        if not nxt:
+            return response
+        if self.first_next is None:
+            self.first_next = nxt["uri"]
+        else:
+            nxt["uri"] = self.first_next
+        # The body is re-encoded, so the original length and encoding no longer describe it.
+        headers = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() not in ("content-length", "content-encoding")
+        ]
+        return httpx.Response(
+            response.status_code, headers=headers, content=json.dumps(body).encode(), request=request
+        )
+
+
+def test_measure_volume_pages_through_the_client_loop_guard(make_simulator):
+    sim = make_simulator(calls_per_day=2500, days=2)
+    day = datetime.now(UTC).date() - timedelta(days=1)
+    transport = NextPageLoopsBack()
+    with client_for(sim, transport=transport) as client:
+        # The page budget (3) would stop a loop on its own; the guard must stop it first, loudly.
+        with pytest.raises(InvalidRequest, match="earlier page"):
+            measure_volume(client, day, day, sample_count=1, max_pages_per_day=3)
+    call_log = [url for _, method, url, _, _ in transport.sent if "/call-log" in url]
+    assert len(call_log) == 2
+
+
+def test_throttle_reports_which_limits_the_server_announced():
+    throttler = Throttler()
+    throttler.observe_headers("heavy", {"X-Rate-Limit-Limit": "25", "X-Rate-Limit-Window": "30"})
+    limits = throttler.current_limits()
+    assert limits["Heavy"] == RateLimit(25, 30.0, announced=True)
+    assert limits["Medium"] == RateLimit(*DEFAULT_LIMITS["Medium"], announced=False)
+
+
+def test_plan_takes_the_announced_limits_from_the_client_throttle(make_simulator):
+    sim = make_simulator(rate_limits={"Heavy": (7, 3.0), "Medium": (33, 4.0), "Auth": (4, 5.0)})
+    day = datetime.now(UTC).date() - timedelta(days=1)
+    with client_for(sim) as client:
+        assert client.rate_limits()["Heavy"] == RateLimit(*DEFAULT_LIMITS["Heavy"], announced=False)
+        volume, limits = measure_volume(client, day, day, sample_count=1)
+        throttle = client.rate_limits()
+    assert throttle["Heavy"] == RateLimit(7, 3.0, announced=True)
+    assert limits == {
+        "Heavy": GroupLimit(7, 3.0, announced=True),
+        "Medium": GroupLimit(33, 4.0, announced=True),
+        # Announced only on the token endpoint, which plan never calls itself: only the throttle saw it.
+        "Auth": GroupLimit(4, 5.0, announced=True),
+    }
+    plan = make_plan(volume, limits, day, day)
+    assert plan.limits["Heavy"] == GroupLimit(7, 3.0, announced=True)
+    text = format_plan(plan)
+    assert "Heavy 7/3 s, Medium 33/4 s, Auth 4/5 s" in text and "RingCentral default" not in text
 
 
 def test_plan_command_prints_the_plan(make_simulator, monkeypatch, capsys):

@@ -2,8 +2,8 @@
 
 from datetime import UTC, date, datetime
 
+from rc_pipeline.calls.tables import write_calls_and_legs
 from rc_pipeline.storage import ArchiveStorage, Dataset
-from rc_pipeline.transform.call_log import read_partition, write_calls_and_legs
 from rc_pipeline.transform.sample_records import call_log_page, sample_call_record
 
 DAY = date(2026, 3, 4)
@@ -19,7 +19,7 @@ def page(*indexes: int) -> bytes:
 def archive(storage: ArchiveStorage, pages: list[bytes], fetched_at: str) -> set[str]:
     storage.write_raw_call_log(DAY, pages, START, END, fetched_at=fetched_at)
     write_calls_and_legs(storage.read_raw_call_log_pages(DAY), DAY, storage)
-    return set(read_partition(storage, Dataset.CALLS, DAY).column("id").to_pylist())
+    return set(storage.read_parquet(Dataset.CALLS, DAY).column("id").to_pylist())
 
 
 def test_a_refetch_missing_a_call_keeps_it(tmp_path):
@@ -55,5 +55,5 @@ def test_newest_version_of_a_changed_call_wins_across_fetches(tmp_path):
         DAY, [call_log_page([new], 1, 1000, None)], START, END, fetched_at="2026-03-06T02:00:00Z"
     )
     write_calls_and_legs(storage.read_raw_call_log_pages(DAY), DAY, storage)
-    calls = read_partition(storage, Dataset.CALLS, DAY).to_pylist()
+    calls = storage.read_parquet(Dataset.CALLS, DAY).to_pylist()
     assert [c["result"] for c in calls] == ["Voicemail"]

@@ -1,6 +1,7 @@
 import pytest
 
-from rc_pipeline.ringcentral import RingCentralSettings, SettingsError, derive_media_url
+from rc_pipeline.ringcentral import SettingsError, derive_media_url
+from rc_pipeline.settings import ringcentral_settings
 
 BASE = {
     "RC_SERVER_URL": "https://platform.ringcentral.com",
@@ -10,7 +11,7 @@ BASE = {
 
 
 def test_jwt_settings_from_env_and_media_host_derived():
-    s = RingCentralSettings.from_env({**BASE, "RC_JWT": "jwt-value"})
+    s = ringcentral_settings({**BASE, "RC_JWT": "jwt-value"})
     assert s.grant == "jwt"
     assert s.media_url == "https://media.ringcentral.com"
 
@@ -21,7 +22,7 @@ def test_media_url_derivation_and_override():
         == "https://media.devtest.ringcentral.com"
     )
     assert derive_media_url("http://127.0.0.1:8765") == "http://127.0.0.1:8765"
-    s = RingCentralSettings.from_env({**BASE, "RC_JWT": "j", "RC_MEDIA_URL": "http://127.0.0.1:9999/"})
+    s = ringcentral_settings({**BASE, "RC_JWT": "j", "RC_MEDIA_URL": "http://127.0.0.1:9999/"})
     assert s.media_url == "http://127.0.0.1:9999"
 
 
@@ -40,18 +41,18 @@ def test_media_url_derivation_and_override():
 )
 def test_missing_or_contradictory_settings_name_the_variable(env, named):
     with pytest.raises(SettingsError) as info:
-        RingCentralSettings.from_env(env)
+        ringcentral_settings(env)
     assert named in str(info.value)
 
 
 def test_password_grant_is_legacy_option():
-    s = RingCentralSettings.from_env(
+    s = ringcentral_settings(
         {**BASE, "RC_USERNAME": "+16505550100", "RC_PASSWORD": "pw", "RC_EXTENSION": "101"}
     )
     assert s.grant == "password"
 
 
 def test_secrets_never_in_repr():
-    s = RingCentralSettings.from_env({**BASE, "RC_JWT": "very-secret-jwt"})
+    s = ringcentral_settings({**BASE, "RC_JWT": "very-secret-jwt"})
     assert "very-secret-jwt" not in repr(s)
     assert "s3cret" not in repr(s)

@@ -184,8 +184,9 @@ def test_recording_attaches_minutes_later_and_bumps_last_modified_time(make_simu
 
 def test_default_attach_delay_leaves_yesterday_complete(make_simulator):
     # Tests archive yesterday: with the default delay of minutes every recording there is attached.
-    sim = make_simulator(throttling=False, calls_per_day=120)
-    eager = make_simulator(throttling=False, calls_per_day=120, recording_attach_delay=0.0)
+    # 600 calls: leg-only recordings are a few percent of calls, and at 120 a day some dates drew none.
+    sim = make_simulator(throttling=False, calls_per_day=600)
+    eager = make_simulator(throttling=False, calls_per_day=600, recording_attach_delay=0.0)
     assert sim.config.recording_attach_delay == 120.0
 
     def comparable(run) -> list[dict]:

@@ -1,16 +1,30 @@
-"""Storage layer: layout, atomic writes, and the raw call-log partition."""
+"""Storage layer: layout, atomic writes, the raw call-log partition, file checks and Parquet tables."""
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
+import uuid
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from rc_pipeline.storage import ArchiveStorage, Dataset, atomic_open, atomic_write_bytes, file_sha256
+from rc_pipeline.storage import (
+    ArchiveStorage,
+    Dataset,
+    FileCheck,
+    atomic_open,
+    atomic_write_bytes,
+    file_sha256,
+    verify_file,
+)
+from rc_pipeline.storage import verify as verify_module
 from rc_pipeline.transform.sample_records import sample_call_log_pages
 
 DAY = date(2024, 5, 1)
@@ -239,3 +253,155 @@ def test_raw_extensions_snapshot_partition(tmp_path):
     )
     assert list(storage.read_raw_pages(DAY, Dataset.RAW_EXTENSIONS)) == [page]
     assert storage.list_partitions(Dataset.RAW_EXTENSIONS) == [DAY]
+
+
+# ---------------------------------------------------------------- shared storage fixtures
+@pytest.fixture(params=["local", "memory"])
+def any_storage(request, tmp_path) -> Iterator[ArchiveStorage]:
+    """The same archive API on a local root and on an fsspec (``memory://``) root."""
+    if request.param == "local":
+        yield ArchiveStorage(str(tmp_path / "archive"))
+        return
+    storage = ArchiveStorage(f"memory://rc-storage-test-{uuid.uuid4().hex}")
+    yield storage
+    if storage.fs.exists(storage.root):
+        storage.fs.rm(storage.root, recursive=True)
+
+
+def _put(storage: ArchiveStorage, relative: str, data: bytes) -> str:
+    path = storage.path(relative)
+    storage.atomic_write_bytes(path, data)
+    return path
+
+
+def _temp_keys(storage: ArchiveStorage) -> list[str]:
+    if not storage.fs.exists(storage.root):
+        return []
+    return [p for p in storage.fs.find(storage.root) if "/.tmp-" in p]
+
+
+@pytest.fixture
+def sha256_calls(monkeypatch) -> list[str]:
+    """Paths `verify_file` hashed, in order (to prove the size check comes first)."""
+    calls: list[str] = []
+    real = verify_module.file_sha256
+
+    def counting(path, fs=None):
+        calls.append(path)
+        return real(path, fs)
+
+    monkeypatch.setattr(verify_module, "file_sha256", counting)
+    return calls
+
+
+# ---------------------------------------------------------------- verify_file
+ORIGINAL = b"RIFF" + bytes(range(256)) * 4
+
+
+def test_verify_file_ok(any_storage, sha256_calls):
+    path = _put(any_storage, "recordings/2024/05/01/1.wav", ORIGINAL)
+    expected = hashlib.sha256(ORIGINAL).hexdigest()
+    check = any_storage.verify_file(path, len(ORIGINAL), expected)
+    assert check == FileCheck("ok", path, len(ORIGINAL), expected, len(ORIGINAL), expected)
+    assert check.ok
+    assert sha256_calls == [path]
+    assert check.describe() == f"ok: 1,028 bytes, sha256 {expected[:12]}.."
+
+
+@pytest.mark.parametrize("path", [None, "", "recordings/2024/05/01/never-written.wav"])
+def test_verify_file_missing(any_storage, sha256_calls, path):
+    full = any_storage.path(path) if path else path
+    check = any_storage.verify_file(full, 10, "ab" * 32)
+    assert check.status == "missing" and not check.ok
+    assert (check.actual_bytes, check.actual_sha256) == (None, None)
+    assert sha256_calls == []
+    assert check.describe() == (f"missing: no file at {full}" if path else "missing: no path recorded")
+
+
+def test_verify_file_a_directory_is_not_the_file(any_storage):
+    _put(any_storage, "message_store/content/2024/05/01/7/8.pdf", b"%PDF")
+    check = any_storage.verify_file(any_storage.path("message_store/content/2024/05/01/7"), 4, "00")
+    assert check.status == "missing"
+
+
+def test_verify_file_same_size_other_bytes_is_damaged(any_storage, sha256_calls):
+    expected = hashlib.sha256(ORIGINAL).hexdigest()
+    rotten = bytearray(ORIGINAL)
+    rotten[100] ^= 0xFF
+    path = _put(any_storage, "recordings/2024/05/01/2.wav", bytes(rotten))
+    check = any_storage.verify_file(path, len(ORIGINAL), expected)
+    assert check.status == "damaged" and not check.ok
+    assert check.actual_bytes == check.expected_bytes == len(ORIGINAL)
+    assert check.actual_sha256 == hashlib.sha256(rotten).hexdigest() != expected
+    assert sha256_calls == [path]
+    assert check.describe() == f"damaged: sha256 {check.actual_sha256[:12]}.. != {expected[:12]}.."
+
+
+def test_verify_file_other_size_is_damaged_without_hashing(any_storage, sha256_calls):
+    path = _put(any_storage, "recordings/2024/05/01/3.wav", ORIGINAL[:1000])
+    check = any_storage.verify_file(path, 1300, hashlib.sha256(ORIGINAL).hexdigest())
+    assert check.status == "damaged"
+    assert (check.actual_bytes, check.actual_sha256) == (1000, None)
+    assert sha256_calls == [], "a size mismatch must not read the file"
+    assert check.describe() == "damaged: 1,000 bytes, expected 1,300"
+
+
+def test_verify_file_function_defaults_to_local_files(tmp_path):
+    target = tmp_path / "f.bin"
+    target.write_bytes(b"abc")
+    assert verify_file(str(target), 3, hashlib.sha256(b"abc").hexdigest()).ok
+    unknown = verify_file(str(target), None, None)
+    assert unknown.status == "damaged"
+    assert unknown.describe() == "damaged: 3 bytes, expected unknown"
+
+
+# ---------------------------------------------------------------- write_parquet
+def _table(n: int) -> pa.Table:
+    return pa.table({"id": pa.array(range(n), pa.int64()), "name": [f"row {i}" for i in range(n)]})
+
+
+def test_write_parquet_round_trips(any_storage):
+    assert any_storage.write_parquet(Dataset.CALLS, DAY, _table(5)) == 5
+    assert any_storage.read_parquet(Dataset.CALLS, DAY).equals(_table(5))
+    assert any_storage.list_partitions(Dataset.CALLS) == [DAY]
+    with any_storage.fs.open(any_storage.parquet_path(Dataset.CALLS, DAY), "rb") as handle:
+        column = pq.ParquetFile(handle).metadata.row_group(0).column(0)
+        assert column.compression == "ZSTD"
+    assert any_storage.write_parquet("parquet/calls", DAY, _table(2)) == 2
+    assert any_storage.read_parquet(Dataset.CALLS, DAY).num_rows == 2
+    assert _temp_keys(any_storage) == []
+    with pytest.raises(ValueError):
+        any_storage.write_parquet(Dataset.RAW_CALL_LOG, DAY, _table(1))
+
+
+def test_write_parquet_failure_keeps_the_previous_table(any_storage, monkeypatch):
+    any_storage.write_parquet(Dataset.MESSAGES, DAY, _table(3))
+
+    def dies_halfway(table, where, **kwargs):
+        where.write(b"PAR1 half a table")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pq, "write_table", dies_halfway)
+    with pytest.raises(OSError, match="disk full"):
+        any_storage.write_parquet(Dataset.MESSAGES, DAY, _table(10))
+    monkeypatch.undo()
+    assert any_storage.read_parquet(Dataset.MESSAGES, DAY).equals(_table(3))
+    assert _temp_keys(any_storage) == []
+
+
+# ---------------------------------------------------------------- paths that used to be built elsewhere
+def test_export_lease_and_attachment_staging_paths(any_storage):
+    root = any_storage.root
+    assert any_storage.export_lease_path() == f"{root}/state/message_store_export/.lease"
+    assert (
+        any_storage.attachment_staging_dir("0123abcd")
+        == f"{root}/message_store/content/.tmp-extract-0123abcd"
+    )
+    token = uuid.uuid4().hex
+    assert any_storage.attachment_staging_dir(token).endswith(f"/.tmp-extract-{token}")
+    with pytest.raises(ValueError):
+        any_storage.attachment_staging_dir("../escape")
+    # The lease lives beside the state files but is never taken for one.
+    any_storage.atomic_write_bytes(any_storage.export_lease_path(), b"lease")
+    any_storage.write_json(any_storage.export_state_path(DAY), {"state": "queued"})
+    assert any_storage.export_state_days() == [DAY]

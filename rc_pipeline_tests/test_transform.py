@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from rc_pipeline.calls.tables import write_calls_and_legs
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.transform import (
     CALL_LEGS_SCHEMA,
@@ -23,9 +24,7 @@ from rc_pipeline.transform import (
     recordings_referenced,
     records_from_pages,
     records_outside_window,
-    write_calls_and_legs,
 )
-from rc_pipeline.transform.call_log import read_partition
 from rc_pipeline.transform.sample_records import (
     call_log_page,
     sample_call_log_pages,
@@ -70,7 +69,7 @@ def test_tables_have_exactly_the_explicit_schemas(tmp_path):
     write_calls_and_legs(pages, DAY, storage)
     assert storage.read_parquet(Dataset.CALLS, DAY).schema.equals(CALLS_SCHEMA)
     assert storage.read_parquet(Dataset.CALL_LEGS, DAY).schema.equals(CALL_LEGS_SCHEMA)
-    assert read_partition(storage, Dataset.CALLS, DAY).equals(calls)
+    assert storage.read_parquet(Dataset.CALLS, DAY).equals(calls)
     assert CALLS_SCHEMA.field("start_time").type == pa.timestamp("ms", tz="UTC")
     assert CALLS_SCHEMA.field("id").type == pa.string()
     assert CALLS_SCHEMA.field("extension_id").type == pa.int64()

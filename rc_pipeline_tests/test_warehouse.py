@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from rc_pipeline.storage import ArchiveStorage
+from rc_pipeline.calls.tables import write_calls_and_legs
+from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.transform import (
     CALL_LEGS_SCHEMA,
     CALLS_SCHEMA,
     EXTENSIONS_SCHEMA,
     RECORDINGS_MANIFEST_SCHEMA,
-    write_calls_and_legs,
-    write_extensions_snapshot,
-    write_recordings_manifest,
+    extensions_table,
+    recordings_manifest_table,
 )
 from rc_pipeline.transform.sample_records import call_log_page, sample_extension_record
 from rc_pipeline.warehouse import build as build_module
@@ -96,19 +96,23 @@ def archive(tmp_path) -> ArchiveStorage:
     storage = ArchiveStorage(str(tmp_path / "archive"))
     load_day(storage, DAY1, DAY1_CALLS)
     load_day(storage, DAY2, DAY2_CALLS)
-    write_recordings_manifest(
+    manifest = recordings_manifest_table(
         [
             {"recording_id": "R1", "call_id": "C1", "status": "verified", "bytes": 1000},
             {"recording_id": "R2", "call_id": "C4", "leg_index": 0, "status": "failed", "error": "HTTP 404"},
             {"recording_id": "R3", "call_id": "C5", "status": "downloaded", "bytes": 500},
         ],
         DAY1,
-        storage,
     )
+    storage.write_parquet(Dataset.RECORDINGS, DAY1, manifest)
     old = sample_extension_record(1)
     old["name"] = "Old Name"
-    write_extensions_snapshot([old], DAY1, storage)
-    write_extensions_snapshot([sample_extension_record(1), sample_extension_record(2)], DAY2, storage)
+    storage.write_parquet(Dataset.EXTENSIONS, DAY1, extensions_table([old], DAY1))
+    storage.write_parquet(
+        Dataset.EXTENSIONS,
+        DAY2,
+        extensions_table([sample_extension_record(1), sample_extension_record(2)], DAY2),
+    )
     return storage
 
 
@@ -264,7 +268,7 @@ def test_rebuild_while_a_reader_holds_the_old_file(tmp_path):
         assert reader.stdout.readline().split() == ["ready", "0"]
         # The first build had no extensions, so its view is a fixed empty one; only a
         # rebuilt file reads the snapshot written now. That tells old file from new.
-        write_extensions_snapshot([sample_extension_record(1)], DAY1, storage)
+        storage.write_parquet(Dataset.EXTENSIONS, DAY1, extensions_table([sample_extension_record(1)], DAY1))
         load_day(storage, DAY2, DAY2_CALLS)
         for _ in range(3):
             build_warehouse(storage, storage.warehouse_path)

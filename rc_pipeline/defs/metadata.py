@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +12,9 @@ import dagster as dg
 import pyarrow as pa
 
 from rc_pipeline.ringcentral import ClientStats, RingCentralClient
+
+# A check lists at most this many offending ids; the count says how many there are.
+SHOWN_IDS = 50
 
 
 @dataclass
@@ -55,3 +58,13 @@ def preview(table: pa.Table, columns: list[str], rows: int = 5) -> dg.MetadataVa
     for row in head:
         lines.append("| " + " | ".join("" if row[c] is None else str(row[c]) for c in cols) + " |")
     return dg.MetadataValue.md("\n".join(lines))
+
+
+def shown_ids(values: Iterable[object]) -> dg.MetadataValue:
+    """The first `SHOWN_IDS` ids, shortest first so numeric ids read in numeric order."""
+    return dg.MetadataValue.json(sorted((str(v) for v in values), key=lambda v: (len(v), v))[:SHOWN_IDS])
+
+
+def id_list(values: list[str]) -> dict[str, object]:
+    """Check metadata naming offending ids: how many, and which (the first `SHOWN_IDS`)."""
+    return {"count": len(values), "ids": shown_ids(values)}

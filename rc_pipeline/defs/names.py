@@ -1,8 +1,14 @@
-"""Names shared across definitions: asset keys, pools, groups."""
+"""Every name other code refers to: asset keys, jobs, schedules, sensors, pools, groups.
+
+Importing this module builds no definitions, so the CLI, tests and benchmarks take their strings
+from here instead of from a loaded code location.
+"""
 
 from __future__ import annotations
 
 import dagster as dg
+
+from rc_pipeline.storage import Dataset
 
 # Every asset that calls RingCentral runs in this pool. RingCentral budgets per user and app, so runs in
 # parallel gain nothing but penalties; dagster.yaml limits the pool (default 1, raise it for a bigger plan).
@@ -10,6 +16,7 @@ API_POOL = "ringcentral_api"
 # DuckDB has a single writer: one warehouse build at a time, ever.
 DUCKDB_POOL = "duckdb_writer"
 
+# ------------------------------------------------------------------------------------------ assets
 EXTENSIONS = dg.AssetKey("extensions")
 CALL_LOG_RAW = dg.AssetKey("call_log_raw")
 CALLS = dg.AssetKey("calls")
@@ -21,9 +28,38 @@ MESSAGE_STORE_ARCHIVE = dg.AssetKey("message_store_archive")
 MESSAGES = dg.AssetKey("messages")
 MESSAGE_ATTACHMENTS = dg.AssetKey("message_attachments")
 
+# The asset that materialises each typed dataset (the warehouse depends on the ones it reads).
+ASSET_OF_DATASET: dict[Dataset, dg.AssetKey] = {
+    Dataset.EXTENSIONS: EXTENSIONS,
+    Dataset.CALLS: CALLS,
+    Dataset.CALL_LEGS: CALL_LEGS,
+    Dataset.RECORDINGS: RECORDINGS,
+    Dataset.MESSAGES: MESSAGES,
+    Dataset.MESSAGE_ATTACHMENTS: MESSAGE_ATTACHMENTS,
+}
+
+# The daily assets of each side, in the order a run materialises them.
+CALL_SIDE_ASSETS = (CALL_LOG_RAW, CALLS, CALL_LEGS, RECORDINGS)
+MESSAGE_STORE_ASSETS = (MESSAGE_STORE_ARCHIVE, MESSAGES, MESSAGE_ATTACHMENTS)
+
+# ------------------------------------------------------------------------------------------ groups
 CALL_GROUP = "call_archive"
 DIRECTORY_GROUP = "directory"
 ANALYTICS_GROUP = "analytics"
 MESSAGE_GROUP = "message_store"
 
+# -------------------------------------------------------------------------------------------- jobs
+ARCHIVE_JOB = "archive_calls_daily"
+SNAPSHOT_JOB = "directory_and_warehouse"
+MESSAGE_JOB = "archive_messages_daily"
+MESSAGE_DOWNLOAD_JOB = "download_message_store_export"
+VERIFY_JOB = "verify_archive"
+
+# ------------------------------------------------------------------------------ schedules, sensors
+DAILY_ARCHIVE_SCHEDULE = "daily_archive"
+DAILY_MESSAGE_SCHEDULE = "daily_message_archive"
+DIRECTORY_SNAPSHOT_SCHEDULE = "daily_directory_snapshot"
 MESSAGE_EXPORT_SENSOR = "message_store_export_sensor"
+WAREHOUSE_SENSOR = "warehouse_automation"
+# The one check that asks RingCentral; everything else in `verify_archive` reads the archive only.
+MESSAGES_MATCH_LISTING = dg.AssetCheckKey(MESSAGES, "messages_match_listing")

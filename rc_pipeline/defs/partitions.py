@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
-from .config import PipelineConfig
+from rc_pipeline.settings import PipelineSettings
 
 
-def daily_partitions(config: PipelineConfig) -> dg.DailyPartitionsDefinition:
+def daily_partitions(config: PipelineSettings) -> dg.DailyPartitionsDefinition:
     # end_offset=0: today's partition opens only after the day ends (calls keep arriving until then).
     return dg.DailyPartitionsDefinition(start_date=config.start_date, timezone=config.timezone, end_offset=0)
 

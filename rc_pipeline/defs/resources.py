@@ -5,28 +5,31 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pydantic import PrivateAttr
 
 from rc_pipeline.ringcentral import RingCentralClient, RingCentralSettings
+from rc_pipeline.settings import SETTINGS, ArchiveSettings, read, ringcentral_settings
 from rc_pipeline.storage import ArchiveStorage
 
-_CLIENTS: dict[RingCentralSettings, RingCentralClient] = {}
+_CLIENTS: dict[tuple[RingCentralSettings, Path | None], RingCentralClient] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
-def shared_client(settings: RingCentralSettings) -> RingCentralClient:
+def shared_client(settings: RingCentralSettings, throttle_dir: Path | None) -> RingCentralClient:
     """One client per account per process.
 
     RingCentral budgets requests per user and app, and allows 5 logins a minute: every run and step in
     a process must share one token and one throttle, not log in afresh. Closed (token revoked) at exit.
     """
     with _CLIENTS_LOCK:
-        client = _CLIENTS.get(settings)
+        client = _CLIENTS.get((settings, throttle_dir))
         if client is None:
-            client = RingCentralClient(settings)
-            _CLIENTS[settings] = client
+            client = RingCentralClient(settings, throttle_dir=throttle_dir)
+            _CLIENTS[settings, throttle_dir] = client
         return client
 
 
@@ -55,69 +58,110 @@ class RingCentralResource(dg.ConfigurableResource):
     password: str | None = None
     extension: str | None = None
     media_url: str | None = None
+    # Where this machine's processes share the rate-limit budget (RC_THROTTLE_DIR; "none" = alone).
+    throttle_dir: str | None = None
 
     _client: RingCentralClient | None = PrivateAttr(default=None)
 
+    def _declared(self) -> dict[str, str]:
+        # The values as the variables they stand for, so the settings module checks them as it would
+        # check the environment (one rule, one error naming the variable).
+        return {
+            var: str(getattr(self, name)) for name, var in CONNECTION_FIELDS.items() if getattr(self, name)
+        }
+
     def settings(self) -> RingCentralSettings:
-        return RingCentralSettings(
-            server_url=self.server_url,
-            media_url=self.media_url or None,
-            client_id=self.client_id,
-            client_secret=self.client_secret,
-            jwt=self.jwt or None,
-            username=self.username or None,
-            password=self.password or None,
-            extension=self.extension or None,
-        )
+        return ringcentral_settings(self._declared())
 
     def get_client(self) -> RingCentralClient:
         if self._client is None:
-            self._client = shared_client(self.settings())
+            self._client = shared_client(self.settings(), read("RC_THROTTLE_DIR", self._declared()))
         return self._client
 
 
 class ArchiveResource(dg.ConfigurableResource):
     """Where the archive lives: a local path (default `data/`) or an fsspec URL such as s3://bucket/prefix."""
 
-    root: str = "data"
+    root: str = SETTINGS["RC_ARCHIVE_ROOT"].default
     warehouse_path: str | None = None
 
     def storage(self) -> ArchiveStorage:
-        return ArchiveStorage(self.root, warehouse_path=self.warehouse_path or None)
+        return archive_storage(
+            ArchiveSettings.from_env(
+                {"RC_ARCHIVE_ROOT": self.root, "RC_WAREHOUSE_PATH": self.warehouse_path or ""}
+            )
+        )
 
 
-_RC_OPTIONAL = {
+# Resource field -> the variable it is read from (declared, typed and checked in rc_pipeline.settings).
+CONNECTION_FIELDS = {
+    "server_url": "RC_SERVER_URL",
+    "media_url": "RC_MEDIA_URL",
+    "client_id": "RC_CLIENT_ID",
+    "client_secret": "RC_CLIENT_SECRET",
     "jwt": "RC_JWT",
     "username": "RC_USERNAME",
     "password": "RC_PASSWORD",
     "extension": "RC_EXTENSION",
-    "media_url": "RC_MEDIA_URL",
+    "throttle_dir": "RC_THROTTLE_DIR",
 }
+ARCHIVE_FIELDS = {"root": "RC_ARCHIVE_ROOT", "warehouse_path": "RC_WAREHOUSE_PATH"}
+
+
+def _env_vars(fields: dict[str, str]) -> dict[str, dg.EnvVar]:
+    """EnvVar for every required variable, and for the optional ones this deployment sets.
+
+    An unset optional EnvVar would fail the run, while the field's default is what an unset variable
+    means; a required one that is missing fails the run naming the variable.
+    """
+    return {
+        name: dg.EnvVar(var)
+        for name, var in fields.items()
+        if SETTINGS[var].required or os.environ.get(var) is not None
+    }
 
 
 def ringcentral_from_env() -> RingCentralResource:
-    """Wire every RC_* setting through EnvVar; optional ones only when set (JWT or password login)."""
-    optional = {field: dg.EnvVar(var) for field, var in _RC_OPTIONAL.items() if os.environ.get(var)}
-    return RingCentralResource(
-        server_url=dg.EnvVar("RC_SERVER_URL"),
-        client_id=dg.EnvVar("RC_CLIENT_ID"),
-        client_secret=dg.EnvVar("RC_CLIENT_SECRET"),
-        **optional,
-    )
+    return RingCentralResource(**_env_vars(CONNECTION_FIELDS))
+
+
+def archive_from_env() -> ArchiveResource:
+    return ArchiveResource(**_env_vars(ARCHIVE_FIELDS))
+
+
+def archive_storage(settings: ArchiveSettings) -> ArchiveStorage:
+    return ArchiveStorage(settings.root, warehouse_path=settings.warehouse_path)
 
 
 def archive_storage_from_env() -> ArchiveStorage:
     """The configured archive, for code outside Dagster (CLI): plain values, not EnvVar references."""
-    return ArchiveStorage(
-        os.environ.get("RC_ARCHIVE_ROOT", "").strip() or "data",
-        warehouse_path=os.environ.get("RC_WAREHOUSE_PATH", "").strip() or None,
+    return archive_storage(ArchiveSettings.from_env())
+
+
+def simulator_resources(sim: Any, root: str) -> dict[str, object]:
+    """Resources for a running simulator (demo, tests): plain values, nothing read from RC_*."""
+    return {
+        "ringcentral": RingCentralResource(
+            server_url=sim.base_url,
+            media_url=sim.media_url,
+            client_id=sim.client_id,
+            client_secret=sim.client_secret,
+            jwt=sim.jwt,
+        ),
+        "archive": ArchiveResource(root=root),
+    }
+
+
+def resource_definitions(resources: dict[str, object] | None = None) -> dg.Definitions:
+    """The resources every domain's assets ask for, and how runs execute."""
+    return dg.Definitions(
+        resources=resources or {"ringcentral": ringcentral_from_env(), "archive": archive_from_env()},
+        # One process per run: steps share one RingCentral client (one login, one throttle), and the
+        # work is bound by RingCentral's rate limits, not by local CPU.
+        executor=dg.in_process_executor,
     )
 
 
-def archive_from_env() -> ArchiveResource:
-    kwargs: dict[str, object] = {}
-    if os.environ.get("RC_ARCHIVE_ROOT"):
-        kwargs["root"] = dg.EnvVar("RC_ARCHIVE_ROOT")
-    if os.environ.get("RC_WAREHOUSE_PATH"):
-        kwargs["warehouse_path"] = dg.EnvVar("RC_WAREHOUSE_PATH")
-    return ArchiveResource(**kwargs)
+@dg.definitions
+def defs() -> dg.Definitions:
+    return resource_definitions()

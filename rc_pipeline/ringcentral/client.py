@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from os import PathLike
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +22,8 @@ from .multipart import MAX_BULK_IDS, BulkItem, parse_multipart
 from .paging import Page, iso_utc, iter_pages, window_params
 from .session import ApiSession, RetryPolicy
 from .settings import RingCentralSettings
-from .throttle import Throttler
+from .shared_budget import DEFAULT_STATE_DIR
+from .throttle import RateLimit, Throttler
 
 MESSAGE_TYPES = ("Fax", "SMS", "VoiceMail", "Pager")
 CALL_LOG_VIEWS = ("Simple", "Detailed")
@@ -68,14 +70,15 @@ class RingCentralClient:
         retry: RetryPolicy | None = None,
         throttler: Throttler | None = None,
         account_id: str = "~",
+        throttle_dir: Path | None = DEFAULT_STATE_DIR,
     ) -> None:
+        """`throttle_dir`: where the throttling windows shared with other processes on this machine
+        live (`rc_pipeline.settings.ArchiveSettings.throttle_dir`); None throttles this client alone."""
         self.settings = settings
-        self.session = ApiSession(settings, transport=transport, retry=retry, throttler=throttler)
+        self.session = ApiSession(
+            settings, transport=transport, retry=retry, throttler=throttler, throttle_dir=throttle_dir
+        )
         self.account = f"/restapi/v1.0/account/{account_id}"
-
-    @classmethod
-    def from_env(cls, **kwargs: Any) -> RingCentralClient:
-        return cls(RingCentralSettings.from_env(), **kwargs)
 
     def __repr__(self) -> str:
         return f"RingCentralClient(server={self.settings.server_url!r})"
@@ -109,6 +112,11 @@ class RingCentralClient:
             logins=self.session.tokens.logins,
             refreshes=self.session.tokens.refreshes,
         )
+
+    def rate_limits(self) -> dict[str, RateLimit]:
+        """Each throttling group's limit and window as the throttle applies them, and whether the
+        account announced them (X-Rate-Limit-* headers) or they are still the configured defaults."""
+        return self.session.throttler.current_limits()
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return self.session.request("GET", path, params=params).json()

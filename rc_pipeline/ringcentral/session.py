@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +24,7 @@ import httpx
 from .auth import BearerAuth, TokenManager, origin
 from .errors import ForeignHostError, RateLimited, ServerError, TransportError, error_from_body
 from .settings import RingCentralSettings
-from .shared_budget import budget_key, default_state_dir
+from .shared_budget import DEFAULT_STATE_DIR, budget_key
 from .throttle import GroupStats, Throttler, retry_after_seconds
 from .transport import ThrottledTransport
 
@@ -65,11 +66,14 @@ class ApiSession:
         retry: RetryPolicy | None = None,
         throttler: Throttler | None = None,
         timeout: httpx.Timeout | None = None,
+        throttle_dir: Path | None = DEFAULT_STATE_DIR,
     ) -> None:
+        """`throttle_dir` holds the windows shared with other processes (None: throttle alone); it is
+        ignored when a `throttler` is given, since that throttler already decided."""
         self.settings = settings
         self.retry = retry or RetryPolicy()
         self.throttler = throttler or Throttler(
-            shared_dir=default_state_dir(),
+            shared_dir=throttle_dir,
             shared_key=budget_key(
                 settings.server_url,
                 settings.client_id,

@@ -1,12 +1,13 @@
-"""Connection settings for one RingCentral account, read from the environment.
+"""Connection settings for one RingCentral account.
+
+The client never reads the environment: `rc_pipeline.settings.ringcentral_settings()` builds these from
+the RC_* variables, and anything else (tests, a Dagster resource) may build them directly.
 
 Secrets (client secret, JWT, password) never appear in a repr: the dataclass fields are excluded.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
@@ -30,12 +31,13 @@ def derive_media_url(server_url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
 
 
-def _check_url(name: str, value: str) -> str:
+def check_url(name: str, value: str) -> str:
+    """`value` without a trailing slash; SettingsError naming `name` unless it is a plain http(s) URL."""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingsError(f"{name} must be an http(s) URL such as {PRODUCTION_SERVER}, got {value!r}")
+        raise SettingsError(f"{name}={value!r} must be an http(s) URL such as {PRODUCTION_SERVER}")
     if parts.query or parts.fragment:
-        raise SettingsError(f"{name} must not carry a query or fragment")
+        raise SettingsError(f"{name}={value!r} must not carry a query or fragment")
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 
@@ -53,9 +55,9 @@ class RingCentralSettings:
     media_url: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "server_url", _check_url("RC_SERVER_URL", self.server_url))
+        object.__setattr__(self, "server_url", check_url("RC_SERVER_URL", self.server_url))
         media = self.media_url or derive_media_url(self.server_url)
-        object.__setattr__(self, "media_url", _check_url("RC_MEDIA_URL", media))
+        object.__setattr__(self, "media_url", check_url("RC_MEDIA_URL", media))
         if not self.client_id:
             raise SettingsError("RC_CLIENT_ID is required")
         if not self.client_secret:
@@ -77,28 +79,3 @@ class RingCentralSettings:
     @property
     def grant(self) -> str:
         return "jwt" if self.jwt else "password"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> RingCentralSettings:
-        env = os.environ if environ is None else environ
-
-        def get(name: str) -> str | None:
-            value = env.get(name, "").strip()
-            return value or None
-
-        server = get("RC_SERVER_URL")
-        if server is None:
-            raise SettingsError(
-                "RC_SERVER_URL is required (https://platform.ringcentral.com for production, "
-                "or the URL `rc-pipeline simulator` prints)"
-            )
-        return cls(
-            server_url=server,
-            media_url=get("RC_MEDIA_URL"),
-            client_id=get("RC_CLIENT_ID") or "",
-            client_secret=get("RC_CLIENT_SECRET") or "",
-            jwt=get("RC_JWT"),
-            username=get("RC_USERNAME"),
-            password=get("RC_PASSWORD"),
-            extension=get("RC_EXTENSION"),
-        )

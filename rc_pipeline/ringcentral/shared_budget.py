@@ -12,7 +12,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -20,15 +19,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-DISABLED = {"", "none", "off", "0"}
 
+def default_state_dir() -> Path:
+    """The folder every process on this machine finds without being told, so they share by default.
 
-def default_state_dir() -> Path | None:
-    """`RC_THROTTLE_DIR`, else a folder in the system temp dir; None when sharing is switched off."""
-    configured = os.environ.get("RC_THROTTLE_DIR")
-    if configured is not None:
-        return None if configured.strip().lower() in DISABLED else Path(configured)
+    The caller chooses (rc_pipeline.settings reads RC_THROTTLE_DIR); the client reads no environment.
+    """
     return Path(tempfile.gettempdir()) / "rc-pipeline-throttle"
+
+
+# For signatures: `throttle_dir=DEFAULT_STATE_DIR` shares the machine-wide window, None throttles alone.
+DEFAULT_STATE_DIR = default_state_dir()
 
 
 def budget_key(server_url: str, client_id: str, user: str) -> str:

@@ -38,6 +38,17 @@ def canonical_group(name: str) -> str:
     return name.strip().capitalize()
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    """A group's budget as the throttle applies it now."""
+
+    limit: int
+    window: float
+    # False while the limit is a configured default: plans differ, so only an announced one is the
+    # account's own.
+    announced: bool = False
+
+
 @dataclass
 class GroupStats:
     requests: int = 0
@@ -68,6 +79,7 @@ class GroupLimiter:
         self._penalty_until = 0.0
         self._cond = threading.Condition()
         self.stats = GroupStats()
+        self.announced = False
 
     def _margin(self) -> float:
         # The server stamps a request when it arrives, a little after we stamp it; without a margin a
@@ -128,8 +140,10 @@ class GroupLimiter:
         with self._cond:
             if limit and limit > 0:
                 self.limit = limit
+                self.announced = True
             if window and window > 0:
                 self.window = float(window)
+                self.announced = True
             if remaining is not None and limit and self._shared is None:
                 now = self._clock()
                 self._expire(now)
@@ -137,6 +151,10 @@ class GroupLimiter:
                 for _ in range(max(0, server_used - len(self._sent))):
                     self._sent.append(now)
             self._cond.notify_all()
+
+    def current_limit(self) -> RateLimit:
+        with self._cond:
+            return RateLimit(self.limit, self.window, self.announced)
 
     def penalize(self, seconds: float) -> None:
         """Stop every sender in this group for `seconds` (a 429's Retry-After)."""
@@ -210,6 +228,17 @@ class Throttler:
             window,
             int(remaining) if remaining is not None else None,
         )
+
+    def current_limits(self) -> dict[str, RateLimit]:
+        """Every group's limit: what the server announced, else what this throttler was configured with."""
+        limits = {
+            canonical_group(name): RateLimit(limit, float(window))
+            for name, (limit, window) in self.limits.items()
+        }
+        with self._lock:
+            groups = list(self._groups.items())
+        limits.update((name, limiter.current_limit()) for name, limiter in groups)
+        return dict(sorted(limits.items()))
 
     def penalize_all(self, seconds: float) -> None:
         """Pause every group: a 429 without X-Rate-Limit-* headers comes from an account-wide or per-IP

@@ -36,6 +36,7 @@ fsspec URL such as ``s3://bucket/prefix``)::
     ├── recordings/YYYY/MM/DD/<recordingId>.<mp3|wav>
     ├── message_store/content/YYYY/MM/DD/<messageId>/<attachmentId>.<ext>
     ├── state/message_store_export/date=YYYY-MM-DD.json   export task state the sensor reads
+    ├── state/message_store_export/.lease       one export poller/submitter at a time
     └── warehouse.duckdb                        local roots only; remote roots configure a local path
 
 Partition keys are calendar days in the pipeline's timezone (RC_TIMEZONE). Temporary files are siblings of their
@@ -99,6 +100,8 @@ RECORDINGS_DIR = "recordings"
 MESSAGE_CONTENT_DIR = "message_store/content"
 ATTACHMENT_INDEX_FILE = "attachments.json"
 EXPORT_STATE_DIR = "state/message_store_export"
+# Beside the state files it guards; dot-named because readers ignore dot files (see the tree above).
+EXPORT_LEASE_FILE = ".lease"
 WAREHOUSE_FILE = "warehouse.duckdb"
 TEMP_PREFIX = ".tmp-"
 RAW_DATASETS = frozenset(

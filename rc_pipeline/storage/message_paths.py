@@ -1,19 +1,14 @@
-"""Paths and small JSON files of the message store: export zips, attachment index, export task state.
-
-A mixin of `ArchiveStorage` so that every path still comes from the storage package, while the
-message-store additions live in their own module.
-"""
+"""Paths and commit markers of the message store: export zips, attachment index, export task state."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 from datetime import date
-from typing import TYPE_CHECKING, Any
 
 from rc_pipeline.storage.atomic import atomic_write_bytes
+from rc_pipeline.storage.core import StorageCore
 from rc_pipeline.storage.layout import (
     ATTACHMENT_INDEX_FILE,
+    EXPORT_LEASE_FILE,
     EXPORT_STATE_DIR,
     RAW_MANIFEST_FILE,
     Dataset,
@@ -23,67 +18,45 @@ from rc_pipeline.storage.layout import (
 )
 from rc_pipeline.storage.manifest import ExportManifest
 
-if TYPE_CHECKING:
-    from rc_pipeline.storage.archive import ArchiveStorage
-
 _TASK_DIR_PREFIX = "task="
 # Per-task commit marker inside `task=<id>/` (the partition's `_manifest.json` names the newest task).
 TASK_MANIFEST_FILE = "_task_manifest.json"
 
 
-class MessageStorePaths:
-    """Message-store paths under the archive root (mixed into `ArchiveStorage`)."""
-
-    # `fs`, `path`, `partition_dir` and `exists` come from ArchiveStorage (hence `self: ArchiveStorage`).
-
-    # ------------------------------------------------------------ JSON files
-    def write_json(self: ArchiveStorage, path: str, value: Any) -> None:
-        """Write ``value`` as stable JSON (sorted keys) atomically."""
-        data = (json.dumps(value, indent=2, sort_keys=True) + "\n").encode()
-        atomic_write_bytes(path, data, fs=self.fs)
-
-    def read_json(self: ArchiveStorage, path: str) -> Any:
-        """Parse the JSON file at ``path`` (FileNotFoundError when absent)."""
-        with self.fs.open(path, "rb") as handle:
-            return json.loads(handle.read())
-
-    def remove(self: ArchiveStorage, path: str) -> None:
-        """Delete a file if it exists."""
-        with contextlib.suppress(FileNotFoundError):
-            if self.exists(path):
-                self.fs.rm(path)
+class MessageStorePaths(StorageCore):
+    """Message-store paths under the archive root: the raw export partitions and the export task state."""
 
     # ------------------------------------------------------------ raw message store
-    def raw_partition_manifest(self: ArchiveStorage, dataset: Dataset | str, day: date) -> str:
+    def raw_partition_manifest(self, dataset: Dataset | str, day: date) -> str:
         """The commit marker of a raw message-store partition (listing or export)."""
         return f"{self.partition_dir(dataset, day)}/{RAW_MANIFEST_FILE}"
 
-    def attachment_index_path(self: ArchiveStorage, dataset: Dataset | str, day: date) -> str:
+    def attachment_index_path(self, dataset: Dataset | str, day: date) -> str:
         """``attachments.json`` of a raw message-store partition: where each attachment file went."""
         return f"{self.partition_dir(dataset, day)}/{ATTACHMENT_INDEX_FILE}"
 
-    def export_task_dir(self: ArchiveStorage, day: date, task_id: str) -> str:
+    def export_task_dir(self, day: date, task_id: str) -> str:
         """Directory holding one export task's zips: ``.../date=D/task=<taskId>``."""
         task = safe_name(str(task_id), "export task id")
         return f"{self.partition_dir(Dataset.RAW_MESSAGE_EXPORT, day)}/{_TASK_DIR_PREFIX}{task}"
 
-    def export_part_path(self: ArchiveStorage, day: date, task_id: str, index: int) -> str:
+    def export_part_path(self, day: date, task_id: str, index: int) -> str:
         """Archive part ``index`` of an export task, kept exactly as downloaded."""
         if index < 0:
             raise ValueError(f"archive index must be >= 0, got {index}")
         return f"{self.export_task_dir(day, task_id)}/archive_{index}.zip"
 
-    def export_task_manifest_path(self: ArchiveStorage, day: date, task_id: str) -> str:
+    def export_task_manifest_path(self, day: date, task_id: str) -> str:
         """Commit marker of one export task's zips: written once they were vetted and extracted."""
         return f"{self.export_task_dir(day, task_id)}/{TASK_MANIFEST_FILE}"
 
-    def write_export_task_manifest(self: ArchiveStorage, day: date, manifest: ExportManifest) -> None:
+    def write_export_task_manifest(self, day: date, manifest: ExportManifest) -> None:
         """Commit one task of ``day`` (its zips stay for good: see `committed_exports`)."""
         atomic_write_bytes(
             self.export_task_manifest_path(day, manifest.task_id), manifest.to_json(), fs=self.fs
         )
 
-    def committed_exports(self: ArchiveStorage, day: date) -> list[ExportManifest]:
+    def committed_exports(self, day: date) -> list[ExportManifest]:
         """Every committed export task of ``day``, oldest fetch first.
 
         Export task directories are never deleted: RingCentral purges messages, so a later export
@@ -116,11 +89,15 @@ class MessageStorePaths:
         return sorted(found.values(), key=lambda m: (m.fetched_at, m.task_id))
 
     # ------------------------------------------------------------ export task state
-    def export_state_path(self: ArchiveStorage, day: date) -> str:
+    def export_state_path(self, day: date) -> str:
         """The export task state of one partition: ``state/message_store_export/date=D.json``."""
         return self.path(EXPORT_STATE_DIR, f"{partition_dir_name(Dataset.RAW_MESSAGE_EXPORT, day)}.json")
 
-    def export_state_days(self: ArchiveStorage) -> list[date]:
+    def export_lease_path(self) -> str:
+        """Lock file that lets one process at a time read-modify-write the export task state."""
+        return self.path(EXPORT_STATE_DIR, EXPORT_LEASE_FILE)
+
+    def export_state_days(self) -> list[date]:
         """Days that have an export task state file, sorted."""
         try:
             entries = self.fs.ls(self.path(EXPORT_STATE_DIR), detail=False)
@@ -137,12 +114,12 @@ class MessageStorePaths:
         return sorted(days)
 
     # ------------------------------------------------------------ export manifest
-    def read_export_manifest(self: ArchiveStorage, day: date) -> ExportManifest:
+    def read_export_manifest(self, day: date) -> ExportManifest:
         """The committed export of ``day``; FileNotFoundError when the partition is not complete."""
         with self.fs.open(self.raw_partition_manifest(Dataset.RAW_MESSAGE_EXPORT, day), "rb") as handle:
             return ExportManifest.from_json(handle.read())
 
-    def write_export_manifest(self: ArchiveStorage, day: date, manifest: ExportManifest) -> None:
+    def write_export_manifest(self, day: date, manifest: ExportManifest) -> None:
         """Commit the export partition of ``day`` (write this last)."""
         atomic_write_bytes(
             self.raw_partition_manifest(Dataset.RAW_MESSAGE_EXPORT, day), manifest.to_json(), fs=self.fs

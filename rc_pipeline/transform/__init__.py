@@ -1,14 +1,13 @@
-"""Raw RingCentral records -> typed Arrow tables and Parquet partitions."""
+"""Raw RingCentral records -> typed Arrow tables: pure functions, no I/O (storage writes them)."""
 
-from rc_pipeline.transform.call_log import TransformStats, build_calls_and_legs, write_calls_and_legs
+from rc_pipeline.transform.call_log import build_calls_and_legs
 from rc_pipeline.transform.checks import duplicate_ids, orphan_legs, records_outside_window
-from rc_pipeline.transform.extensions import extensions_table, write_extensions_snapshot
+from rc_pipeline.transform.extensions import extensions_table
 from rc_pipeline.transform.pages import records_from_pages
 from rc_pipeline.transform.recordings import (
     RecordingRef,
     recordings_manifest_table,
     recordings_referenced,
-    write_recordings_manifest,
 )
 from rc_pipeline.transform.schemas import (
     CALL_LEGS_SCHEMA,
@@ -25,7 +24,6 @@ __all__ = [
     "RECORDINGS_MANIFEST_SCHEMA",
     "RECORDING_STATUSES",
     "RecordingRef",
-    "TransformStats",
     "build_calls_and_legs",
     "duplicate_ids",
     "extensions_table",
@@ -34,7 +32,4 @@ __all__ = [
     "records_outside_window",
     "recordings_manifest_table",
     "recordings_referenced",
-    "write_calls_and_legs",
-    "write_extensions_snapshot",
-    "write_recordings_manifest",
 ]

@@ -29,11 +29,13 @@ def to_timestamp(text: pa.Array) -> pa.Array:
     try:
         return pc.cast(text, TIMESTAMP)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return pa.array([_parse_iso(v) for v in text.to_pylist()], type=TIMESTAMP)
+        return pa.array([parse_iso(v) for v in text.to_pylist()], type=TIMESTAMP)
 
 
-def _parse_iso(value: str | None) -> datetime | None:
-    if value is None:
+def parse_iso(value: object) -> datetime | None:
+    """A RingCentral ISO 8601 time (`2016-03-10T18:07:52.534Z`) as an aware datetime; None when the
+    value is missing, not text or not a time, because one bad field must not fail a whole day."""
+    if not isinstance(value, str):
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())

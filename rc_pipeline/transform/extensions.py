@@ -7,9 +7,7 @@ from datetime import date
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.transform.columns import to_timestamp
 from rc_pipeline.transform.raw_shapes import coerce
 from rc_pipeline.transform.schemas import EXTENSIONS_SCHEMA
@@ -63,13 +61,3 @@ def extensions_table(records: Iterable[Mapping[str, Any]], snapshot_date: date) 
         else:
             columns[schema_field.name] = pa.array([r[schema_field.name] for r in ordered], schema_field.type)
     return pa.Table.from_arrays([columns[f.name] for f in EXTENSIONS_SCHEMA], schema=EXTENSIONS_SCHEMA)
-
-
-def write_extensions_snapshot(
-    records: Iterable[Mapping[str, Any]], snapshot_date: date, storage: ArchiveStorage
-) -> int:
-    """Replace the extensions snapshot of ``snapshot_date``; returns its row count."""
-    table = extensions_table(records, snapshot_date)
-    with storage.atomic_open(storage.parquet_path(Dataset.EXTENSIONS, snapshot_date)) as handle:
-        pq.write_table(table, handle, compression="zstd")
-    return table.num_rows

@@ -15,9 +15,7 @@ from datetime import date
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.transform.columns import to_timestamp
 from rc_pipeline.transform.raw_shapes import coerce
 from rc_pipeline.transform.schemas import MESSAGE_ATTACHMENTS_SCHEMA, MESSAGES_SCHEMA
@@ -216,19 +214,3 @@ def _table(rows: list[dict[str, Any]], schema: pa.Schema, timestamps: tuple[str,
         else:
             columns.append(pa.array(values, f.type))
     return pa.Table.from_arrays(columns, schema=schema)
-
-
-def write_message_tables(
-    items: Iterable[MessageRecord],
-    index: Mapping[str, Mapping[str, Any]],
-    partition_date: date,
-    storage: ArchiveStorage,
-) -> tuple[pa.Table, pa.Table, int]:
-    """Replace the `messages` and `message_attachments` partitions; returns them and duplicates dropped."""
-    unique, duplicates, _ = unique_messages(items)
-    messages = messages_table(unique, partition_date)
-    attachments = attachments_table(unique, index, partition_date)
-    for dataset, table in ((Dataset.MESSAGES, messages), (Dataset.MESSAGE_ATTACHMENTS, attachments)):
-        with storage.atomic_open(storage.parquet_path(dataset, partition_date)) as handle:
-            pq.write_table(table, handle, compression="zstd")
-    return messages, attachments, duplicates

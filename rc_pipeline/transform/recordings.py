@@ -8,9 +8,7 @@ from datetime import date
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.transform.schemas import RECORDING_STATUSES, RECORDINGS_MANIFEST_SCHEMA
 
 
@@ -67,13 +65,3 @@ def recordings_manifest_table(rows: Iterable[Mapping[str, Any]], partition_date:
         entry["partition_date"] = partition_date
         by_id[entry["recording_id"]] = entry
     return pa.Table.from_pylist(list(by_id.values()), schema=RECORDINGS_MANIFEST_SCHEMA)
-
-
-def write_recordings_manifest(
-    rows: Iterable[Mapping[str, Any]], partition_date: date, storage: ArchiveStorage
-) -> int:
-    """Replace the recordings manifest of ``partition_date``; returns its row count."""
-    table = recordings_manifest_table(rows, partition_date)
-    with storage.atomic_open(storage.parquet_path(Dataset.RECORDINGS, partition_date)) as handle:
-        pq.write_table(table, handle, compression="zstd")
-    return table.num_rows

@@ -39,6 +39,11 @@ MESSAGE_VIEWS: dict[str, tuple[Dataset, pa.Schema]] = {
 }
 
 
+def input_datasets() -> tuple[Dataset, ...]:
+    """Every dataset the warehouse reads: what must trigger a rebuild when it changes."""
+    return tuple(dataset for dataset, _ in (*DATASET_VIEWS.values(), *MESSAGE_VIEWS.values()))
+
+
 @dataclass(frozen=True)
 class WarehouseStats:
     """What a warehouse build produced."""

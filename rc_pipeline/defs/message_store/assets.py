@@ -5,17 +5,16 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from rc_pipeline.message_store.export_state import COMPLETED, GAVE_UP, load_entry
+from rc_pipeline.message_store.export_tasks import request_export
+from rc_pipeline.message_store.fetch import AttachmentsFailed, FetchResult, fetch_export, fetch_listing
+from rc_pipeline.message_store.tables import raw_dataset, write_message_tables
+from rc_pipeline.settings import MessageStoreSettings
 from rc_pipeline.storage import Dataset
 from rc_pipeline.storage.zipsafe import ZipSafetyError
-from rc_pipeline.transform.message_raw import read_attachment_index, read_export_records, read_listing_records
-from rc_pipeline.transform.messages import write_message_tables
 
-from .export_state import COMPLETED, GAVE_UP, load_entry
-from .export_tasks import request_export
-from .message_config import MessageStoreConfig
-from .message_fetch import AttachmentsFailed, FetchResult, fetch_export, fetch_listing
-from .metadata import measure, preview
-from .names import (
+from ..metadata import measure, preview
+from ..names import (
     API_POOL,
     EXTENSIONS,
     MESSAGE_ATTACHMENTS,
@@ -24,8 +23,8 @@ from .names import (
     MESSAGE_STORE_EXPORT_TASK,
     MESSAGES,
 )
-from .partitions import partition_window
-from .resources import ArchiveResource, RingCentralResource
+from ..partitions import partition_window
+from ..resources import ArchiveResource, RingCentralResource
 
 
 def _fetch_metadata(result: FetchResult) -> dict[str, object]:
@@ -38,7 +37,7 @@ def _fetch_metadata(result: FetchResult) -> dict[str, object]:
 
 
 def build_export_task_asset(
-    daily: dg.PartitionsDefinition, settings: MessageStoreConfig
+    daily: dg.PartitionsDefinition, settings: MessageStoreSettings
 ) -> dg.AssetsDefinition:
     @dg.asset(
         key=MESSAGE_STORE_EXPORT_TASK,
@@ -88,10 +87,10 @@ def build_export_task_asset(
 
 
 def build_message_assets(
-    daily: dg.PartitionsDefinition, settings: MessageStoreConfig
+    daily: dg.PartitionsDefinition, settings: MessageStoreSettings
 ) -> list[dg.AssetsDefinition]:
     export = settings.source == "export"
-    raw_dataset = Dataset.RAW_MESSAGE_EXPORT if export else Dataset.RAW_MESSAGE_STORE
+    raw = raw_dataset(export)
 
     @dg.asset(
         key=MESSAGE_STORE_ARCHIVE,
@@ -185,7 +184,7 @@ def build_message_assets(
                 "source": settings.source,
                 "window_start": window.start.isoformat(),
                 "window_end": window.end.isoformat(),
-                "path": dg.MetadataValue.path(storage.partition_dir(raw_dataset, window.day)),
+                "path": dg.MetadataValue.path(storage.partition_dir(raw, window.day)),
                 **_fetch_metadata(result),
                 **extra,
                 **spend.metadata(),
@@ -217,23 +216,18 @@ def build_message_assets(
         day = partition_window(context).day
         storage = archive.storage()
         try:
-            records = (
-                read_export_records(storage, day, settings.zip_limits)
-                if export
-                else read_listing_records(storage, day)
-            )
-            index = read_attachment_index(storage, raw_dataset, day)
+            tables = write_message_tables(storage, day, export=export, limits=settings.zip_limits)
         except FileNotFoundError:
             raise dg.Failure(
-                f"no complete raw message store for {day} under {storage.partition_dir(raw_dataset, day)}: "
+                f"no complete raw message store for {day} under {storage.partition_dir(raw, day)}: "
                 "materialise message_store_archive first"
             ) from None
-        messages, attachments, duplicates = write_message_tables(records, index, day, storage)
+        messages, attachments = tables.messages, tables.attachments
         yield dg.MaterializeResult(
             asset_key=MESSAGES,
             metadata={
                 "dagster/row_count": dg.MetadataValue.int(messages.num_rows),
-                "duplicates_dropped": duplicates,
+                "duplicates_dropped": tables.duplicates_dropped,
                 "by_type": dg.MetadataValue.json(
                     {
                         t: messages.column("type").to_pylist().count(t)

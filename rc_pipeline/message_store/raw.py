@@ -20,7 +20,6 @@ from typing import Any
 import pyarrow as pa
 
 from rc_pipeline.storage import ArchiveStorage, Dataset
-from rc_pipeline.storage.layout import MESSAGE_CONTENT_DIR, TEMP_PREFIX
 from rc_pipeline.storage.zipsafe import (
     UnsafeZipEntry,
     ZipLimits,
@@ -226,7 +225,7 @@ def extract_attachments(
     """
     result = Extraction()
     pairs, result.unmatched_entries, result.matched_by_folder = match_content(contents)
-    staging = storage.path(MESSAGE_CONTENT_DIR, f"{TEMP_PREFIX}extract-{uuid.uuid4().hex}")
+    staging = storage.attachment_staging_dir(uuid.uuid4().hex)
     staged: list[tuple[str, str, str, ArchivedFile]] = []  # (key, staged path, target, file)
     try:
         for item, attachment, entry in pairs:

@@ -19,6 +19,7 @@ from rc_pipeline.ringcentral import (
     RingCentralClient,
     RingCentralError,
 )
+from rc_pipeline.settings import MessageStoreSettings
 from rc_pipeline.storage import ArchiveStorage
 
 from .export_state import (
@@ -37,7 +38,6 @@ from .export_state import (
     save_entry,
     utc_text,
 )
-from .message_config import MessageStoreConfig
 
 log = logging.getLogger("rc_pipeline.exports")
 
@@ -80,7 +80,7 @@ class PollReport:
         )
 
 
-def _running(entries: list[ExportEntry], config: MessageStoreConfig, now: datetime) -> int:
+def _running(entries: list[ExportEntry], config: MessageStoreSettings, now: datetime) -> int:
     """Task slots in use at RingCentral: running tasks, interrupted submissions, abandoned tasks."""
     return sum(
         (1 if e.state in (SUBMITTED, SUBMITTING) else 0)
@@ -110,7 +110,7 @@ def submit(
     client: RingCentralClient,
     storage: ArchiveStorage,
     entry: ExportEntry,
-    config: MessageStoreConfig,
+    config: MessageStoreSettings,
     now: datetime,
 ) -> str:
     """POST a message-store report for the entry's window, saving the entry before and after.
@@ -165,7 +165,7 @@ def submit(
 def request_export(
     client: RingCentralClient,
     storage: ArchiveStorage,
-    config: MessageStoreConfig,
+    config: MessageStoreSettings,
     window_start: datetime,
     window_end: datetime,
     partition: str,
@@ -197,7 +197,7 @@ def request_export(
         return entry, True
 
 
-def _fail(entry: ExportEntry, status: str, config: MessageStoreConfig, now: datetime) -> None:
+def _fail(entry: ExportEntry, status: str, config: MessageStoreSettings, now: datetime) -> None:
     """Record a failed task: queue a retry after a backoff, or give up after the last attempt."""
     if entry.history:
         entry.history[-1].update(status=status, finished_at=utc_text(now))
@@ -219,7 +219,7 @@ def _fail(entry: ExportEntry, status: str, config: MessageStoreConfig, now: date
 def _poll(
     client: RingCentralClient,
     entry: ExportEntry,
-    config: MessageStoreConfig,
+    config: MessageStoreSettings,
     now: datetime,
     report: PollReport,
 ) -> bool:
@@ -260,7 +260,7 @@ def _poll(
 def _poll_abandoned(
     client: RingCentralClient,
     entry: ExportEntry,
-    config: MessageStoreConfig,
+    config: MessageStoreSettings,
     now: datetime,
     report: PollReport,
 ) -> bool:
@@ -306,7 +306,7 @@ def _recover_interrupted(entry: ExportEntry, now: datetime, report: PollReport) 
 
 
 def advance_exports(
-    client: RingCentralClient, storage: ArchiveStorage, config: MessageStoreConfig, now: datetime
+    client: RingCentralClient, storage: ArchiveStorage, config: MessageStoreSettings, now: datetime
 ) -> PollReport:
     """Poll every running task, then submit queued ones while RingCentral has free slots.
 
@@ -328,7 +328,7 @@ def _fresh(storage: ArchiveStorage, entry: ExportEntry) -> ExportEntry | None:
 
 
 def _advance(
-    client: RingCentralClient, storage: ArchiveStorage, config: MessageStoreConfig, now: datetime
+    client: RingCentralClient, storage: ArchiveStorage, config: MessageStoreSettings, now: datetime
 ) -> PollReport:
     report = PollReport(entries=load_all(storage))
     for position, entry in enumerate(report.entries):

@@ -2,10 +2,10 @@
 
 import dagster as dg
 
-from rc_pipeline.warehouse import build_warehouse
+from rc_pipeline.warehouse import build_warehouse, input_datasets
 
-from .names import ANALYTICS_GROUP, CALL_LEGS, CALLS, DUCKDB_POOL, EXTENSIONS, RECORDINGS, WAREHOUSE
-from .resources import ArchiveResource
+from ..names import ANALYTICS_GROUP, ASSET_OF_DATASET, DUCKDB_POOL, WAREHOUSE
+from ..resources import ArchiveResource
 
 # Rebuild once after any upstream partition is updated, when nothing upstream is still running.
 # `AutomationCondition.eager()` would never fire here: it also requires that no upstream partition is
@@ -20,23 +20,22 @@ WAREHOUSE_CONDITION = (
 def build_warehouse_assets() -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=WAREHOUSE,
-        deps=[CALLS, CALL_LEGS, RECORDINGS, EXTENSIONS],
+        # The datasets the warehouse's views read, declared once in rc_pipeline/warehouse/build.py.
+        deps=[ASSET_OF_DATASET[dataset] for dataset in input_datasets()],
         pool=DUCKDB_POOL,
         group_name=ANALYTICS_GROUP,
         kinds={"duckdb"},
         automation_condition=WAREHOUSE_CONDITION,
         description=(
             "warehouse.duckdb for analysts: views over every Parquet dataset and marts (daily volume, "
-            "missed-call rate, talk time, recording coverage). Built into a new file, then swapped in, "
-            "so open analyst connections never block it or see half a rebuild."
+            "missed-call rate, talk time, recording coverage, messages). Built into a new file, then "
+            "swapped in, so open analyst connections never block it or see half a rebuild."
         ),
     )
     def warehouse(context: dg.AssetExecutionContext, archive: ArchiveResource) -> dg.MaterializeResult:
         storage = archive.storage()
         stats = build_warehouse(storage, storage.warehouse_path)
         context.log.info(f"warehouse rebuilt at {storage.warehouse_path}")
-        return dg.MaterializeResult(
-            metadata=stats.metadata() if hasattr(stats, "metadata") else {"path": storage.warehouse_path}
-        )
+        return dg.MaterializeResult(metadata=stats.metadata())
 
     return [warehouse]

@@ -4,14 +4,14 @@ from collections.abc import Iterable, Iterator
 
 import dagster as dg
 
+from rc_pipeline.calls.tables import write_calls_and_legs
 from rc_pipeline.ringcentral import Page
 from rc_pipeline.storage import Dataset
-from rc_pipeline.transform.call_log import read_partition, write_calls_and_legs
 
-from .metadata import measure, preview
-from .names import API_POOL, CALL_GROUP, CALL_LEGS, CALL_LOG_RAW, CALLS
-from .partitions import partition_window
-from .resources import ArchiveResource, RingCentralResource
+from ..metadata import measure, preview
+from ..names import API_POOL, CALL_GROUP, CALL_LEGS, CALL_LOG_RAW, CALLS
+from ..partitions import partition_window
+from ..resources import ArchiveResource, RingCentralResource
 
 LOG_EVERY_PAGES = 10
 
@@ -91,8 +91,8 @@ def build_call_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinitio
         day = partition_window(context).day
         storage = archive.storage()
         stats = write_calls_and_legs(storage.read_raw_call_log_pages(day), day, storage)
-        calls = read_partition(storage, Dataset.CALLS, day)
-        legs = read_partition(storage, Dataset.CALL_LEGS, day)
+        calls = storage.read_parquet(Dataset.CALLS, day)
+        legs = storage.read_parquet(Dataset.CALL_LEGS, day)
         yield dg.MaterializeResult(
             asset_key=CALLS,
             metadata={

@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from rc_pipeline.storage import ArchiveStorage
-from rc_pipeline.storage.layout import EXPORT_STATE_DIR
 
 # Our view of a partition's export (RingCentral's own task status is kept beside it).
 QUEUED = "queued"  # waiting for a free task slot or for a retry's backoff to pass
@@ -131,7 +130,6 @@ def load_all(storage: ArchiveStorage) -> list[ExportEntry]:
 
 
 # ------------------------------------------------------------------ the per-archive-root lease
-LEASE_FILE = ".lease"
 # A remote lease older than this is taken to belong to a dead process. Every holder finishes a
 # poll (a few status calls, at most two submissions) well within it.
 LEASE_TTL_SECONDS = 300.0
@@ -140,10 +138,6 @@ LEASE_WAIT_SECONDS = 120.0
 
 class LeaseBusy(TimeoutError):
     """Another poller held the export-state lease for longer than we were willing to wait."""
-
-
-def lease_path(storage: ArchiveStorage) -> str:
-    return storage.path(EXPORT_STATE_DIR, LEASE_FILE)
 
 
 @contextlib.contextmanager
@@ -160,7 +154,7 @@ def export_lease(
     other fsspec roots use an exclusive create of a lease file that expires after ``ttl_seconds``.
     """
     if storage.is_local:
-        with _local_lease(lease_path(storage), wait_seconds):
+        with _local_lease(storage.export_lease_path(), wait_seconds):
             yield
     else:
         with _remote_lease(storage, wait_seconds, ttl_seconds):
@@ -193,7 +187,7 @@ def _local_lease(path: str, wait_seconds: float) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _remote_lease(storage: ArchiveStorage, wait_seconds: float, ttl_seconds: float) -> Iterator[None]:
-    path = lease_path(storage)
+    path = storage.export_lease_path()
     token = uuid.uuid4().hex
     deadline = time.monotonic() + wait_seconds
     while True:

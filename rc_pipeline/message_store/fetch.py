@@ -8,25 +8,25 @@ message store and fetches attachments from the attachment-content endpoint.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
 
-from rc_pipeline.ringcentral import NotFound, RingCentralClient, RingCentralError
-from rc_pipeline.storage import ArchiveStorage, Dataset, ExportManifest, ExportPart
-from rc_pipeline.storage.zipsafe import ZipLimits
-from rc_pipeline.transform.message_raw import (
+from rc_pipeline.directory import extension_ids
+from rc_pipeline.downloads import download_all
+from rc_pipeline.message_store.raw import (
     extract_attachments,
     merged_attachment_index,
     open_export_parts,
     read_attachment_index,
     write_attachment_index,
 )
+from rc_pipeline.ringcentral import NotFound, RingCentralClient, RingCentralError
+from rc_pipeline.storage import ArchiveStorage, Dataset, ExportManifest, ExportPart
+from rc_pipeline.storage.zipsafe import ZipLimits
 from rc_pipeline.transform.messages import (
     ArchivedFile,
     MessageRecord,
@@ -36,8 +36,6 @@ from rc_pipeline.transform.messages import (
 )
 from rc_pipeline.transform.raw_shapes import coerce
 
-# Attachment downloads overlap latency; the client's throttle keeps them inside the budget.
-DOWNLOAD_THREADS = 4
 # What the listing path asks for: the trash ("Deleted") is still the account's message store and is
 # what RingCentral purges next, so it is archived too. "Purged" messages have no content left.
 LISTING_AVAILABILITY = ("Alive", "Deleted")
@@ -60,16 +58,6 @@ class FetchResult:
     extensions_not_found: list[int] = field(default_factory=list)
 
 
-def extension_ids(storage: ArchiveStorage, client: RingCentralClient) -> list[int]:
-    """Extensions whose message stores to list: the latest `extensions` snapshot, else the API's list."""
-    snapshots = storage.list_partitions(Dataset.EXTENSIONS)
-    if snapshots:
-        ids = storage.read_parquet(Dataset.EXTENSIONS, snapshots[-1]).column("id").to_pylist()
-    else:
-        ids = [coerce(r.get("id"), pa.int64()) for r in client.iter_extensions()]
-    return sorted({i for i in ids if i is not None})
-
-
 def download_attachment(
     client: RingCentralClient,
     storage: ArchiveStorage,
@@ -87,14 +75,6 @@ def download_attachment(
     return ArchivedFile(target, result.size, result.sha256)
 
 
-def _already_archived(storage: ArchiveStorage, entry: Mapping[str, Any] | None) -> bool:
-    """Whether the indexed file is still there and intact: size first (cheap), then sha256, so a
-    damaged file of the same size is downloaded again rather than trusted."""
-    if not entry or not storage.exists(entry["path"]) or storage.size(entry["path"]) != entry.get("bytes"):
-        return False
-    return storage.file_sha256(entry["path"]) == entry.get("sha256")
-
-
 def fetch_attachments(
     client: RingCentralClient,
     storage: ArchiveStorage,
@@ -104,39 +84,37 @@ def fetch_attachments(
     result: FetchResult,
     progress: Callable[[str], None],
 ) -> dict[str, ArchivedFile]:
-    """Download the attachments in ``wanted`` that are not already archived (per ``previous``)."""
+    """Download the attachments in ``wanted`` that are not already archived intact (per ``previous``).
+
+    An indexed file is reused only when its size and sha256 still match: a damaged file of the same
+    size is downloaded again rather than trusted.
+    """
     index: dict[str, ArchivedFile] = {}
     todo = []
     for item, attachment in wanted:
         message_id = coerce(item.record.get("id"), pa.int64())
         key = attachment_key(message_id, attachment.get("id"))
         prior = previous.get(key)
-        if _already_archived(storage, prior):
+        if prior and storage.verify_file(prior.get("path"), prior.get("bytes"), prior.get("sha256")).ok:
             index[key] = ArchivedFile(prior["path"], prior["bytes"], prior["sha256"])
             result.skipped_existing += 1
         else:
             todo.append((key, message_id, attachment))
-    lock = threading.Lock()
-    done = 0
 
-    def work(job: tuple[str, int, Mapping[str, Any]]) -> None:
-        nonlocal done
+    def work(job: tuple[str, int, Mapping[str, Any]]) -> ArchivedFile | str:
         key, message_id, attachment = job
         try:
-            archived = download_attachment(client, storage, day, message_id, attachment)
+            return download_attachment(client, storage, day, message_id, attachment)
         except (RingCentralError, OSError, ValueError) as exc:
-            with lock:
-                result.failed_attachments.append(f"{key}: {exc}")
-            return
-        with lock:
-            index[key] = archived
-            done += 1
-            if done % 50 == 0 or done == len(todo):
-                progress(f"attachments: {done}/{len(todo)} downloaded")
+            return f"{key}: {exc}"
 
-    with ThreadPoolExecutor(max_workers=DOWNLOAD_THREADS) as pool:
-        list(pool.map(work, todo))
-    result.from_content_endpoint += done
+    outcomes = download_all(todo, work, progress=progress, what="attachments downloaded", every=50)
+    for (key, _, _), outcome in zip(todo, outcomes, strict=True):
+        if isinstance(outcome, ArchivedFile):
+            index[key] = outcome
+            result.from_content_endpoint += 1
+        else:
+            result.failed_attachments.append(outcome)
     return index
 
 

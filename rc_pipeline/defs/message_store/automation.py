@@ -1,4 +1,5 @@
-"""`message_store_export_sensor`: follows export tasks and asks for a download run when one completes.
+"""Message-store automation: the daily schedule, and `message_store_export_sensor`, which follows
+export tasks and asks for a download run when one completes.
 
 A tick only makes status calls and (re)submissions through `advance_exports`, the same function
 `rc-pipeline archive` uses; downloads happen in the requested runs. The cursor (JSON) remembers
@@ -12,13 +13,14 @@ from typing import Any
 
 import dagster as dg
 
+from rc_pipeline.message_store.export_state import COMPLETED, GAVE_UP, ExportEntry
+from rc_pipeline.message_store.export_tasks import advance_exports
+from rc_pipeline.settings import MessageStoreSettings, PipelineSettings
 from rc_pipeline.storage import ArchiveStorage
 
-from .export_state import COMPLETED, GAVE_UP, ExportEntry
-from .export_tasks import advance_exports
-from .message_config import MessageStoreConfig
-from .names import MESSAGE_EXPORT_SENSOR
-from .resources import ArchiveResource, RingCentralResource
+from ..lookback import lookback_schedule
+from ..names import DAILY_MESSAGE_SCHEDULE, MESSAGE_EXPORT_SENSOR
+from ..resources import ArchiveResource, RingCentralResource
 
 # Dagster re-launches a failed download run this many times by itself (needs run retries enabled
 # in the instance's dagster.yaml); the sensor re-requests beyond that, see `_retry_request`.
@@ -77,7 +79,7 @@ def _retry_request(
 
 
 def build_export_sensor(
-    download_job: dg.JobDefinition | Any, settings: MessageStoreConfig
+    download_job: dg.JobDefinition | Any, settings: MessageStoreSettings
 ) -> dg.SensorDefinition:
     @dg.sensor(
         name=MESSAGE_EXPORT_SENSOR,
@@ -144,3 +146,11 @@ def build_export_sensor(
         return dg.SensorResult(run_requests=run_requests, cursor=cursor)
 
     return message_store_export_sensor
+
+
+def build_message_schedule(job: dg.JobDefinition | Any, config: PipelineSettings) -> dg.ScheduleDefinition:
+    # Quarter past the call archive, so the two do not compete for the API pool at the same minute;
+    # messages change state after arrival, hence the same lookback.
+    return lookback_schedule(
+        DAILY_MESSAGE_SCHEDULE, job, config, minute=15, run_key_prefix="messages-", what="the message store"
+    )

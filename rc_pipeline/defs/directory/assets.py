@@ -5,18 +5,17 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from rc_pipeline.settings import PipelineSettings
 from rc_pipeline.storage import Dataset
-from rc_pipeline.transform.call_log import read_partition
-from rc_pipeline.transform.extensions import write_extensions_snapshot
+from rc_pipeline.transform.extensions import extensions_table
 from rc_pipeline.transform.pages import records_from_pages
 
-from .config import PipelineConfig
-from .metadata import measure, preview
-from .names import API_POOL, DIRECTORY_GROUP, EXTENSIONS
-from .resources import ArchiveResource, RingCentralResource
+from ..metadata import measure, preview
+from ..names import API_POOL, DIRECTORY_GROUP, EXTENSIONS
+from ..resources import ArchiveResource, RingCentralResource
 
 
-def build_directory_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
+def build_directory_assets(config: PipelineSettings) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=EXTENSIONS,
         pool=API_POOL,
@@ -37,8 +36,8 @@ def build_directory_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
         with measure(client) as spend:
             pages = [page.raw for page in client.iter_extension_pages()]
         manifest = storage.write_raw_pages(snapshot, pages, now, now, dataset=Dataset.RAW_EXTENSIONS)
-        rows = write_extensions_snapshot(records_from_pages(pages), snapshot, storage)
-        table = read_partition(storage, Dataset.EXTENSIONS, snapshot)
+        table = extensions_table(records_from_pages(pages), snapshot)
+        rows = storage.write_parquet(Dataset.EXTENSIONS, snapshot, table)
         context.log.info(f"{rows} extensions in the snapshot of {snapshot}")
         return dg.MaterializeResult(
             metadata={

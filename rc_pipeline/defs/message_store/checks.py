@@ -1,50 +1,21 @@
 """Asset checks of the message store: attachments intact, ids unique, mailboxes known, export complete."""
 
-from typing import Any
-
 import dagster as dg
-import pyarrow as pa
 
+from rc_pipeline.directory import extension_ids, known_extension_ids
+from rc_pipeline.integrity import damaged_attachments
+from rc_pipeline.message_store.fetch import LISTING_AVAILABILITY
 from rc_pipeline.ringcentral import NotFound
-from rc_pipeline.storage import ArchiveStorage, Dataset
+from rc_pipeline.storage import Dataset
 from rc_pipeline.transform.checks import duplicate_ids
 
-from .message_config import MessageStoreConfig
-from .message_fetch import LISTING_AVAILABILITY, extension_ids
-from .names import MESSAGE_ATTACHMENTS, MESSAGES
-from .partitions import partition_window
-from .resources import ArchiveResource, RingCentralResource
-
-SHOWN_IDS = 50
+from ..metadata import id_list, shown_ids
+from ..names import MESSAGE_ATTACHMENTS, MESSAGES
+from ..partitions import partition_window
+from ..resources import ArchiveResource, RingCentralResource
 
 
-def _shown(values: list[Any]) -> dg.MetadataValue:
-    return dg.MetadataValue.json(sorted((str(v) for v in values), key=lambda v: (len(v), v))[:SHOWN_IDS])
-
-
-def known_extension_ids(storage: ArchiveStorage) -> set[int]:
-    """Every extension id in any `extensions` snapshot: a mailbox deleted since still existed then."""
-    known: set[int] = set()
-    for snapshot in storage.list_partitions(Dataset.EXTENSIONS):
-        known.update(storage.read_parquet(Dataset.EXTENSIONS, snapshot).column("id").to_pylist())
-    return known
-
-
-def damaged_attachments(storage: ArchiveStorage, table: pa.Table) -> tuple[list[str], list[str]]:
-    """(missing, damaged) keys ``messageId/attachmentId``: no archived file, or size/sha256 differ."""
-    missing, damaged = [], []
-    for row in table.select(["message_id", "attachment_id", "status", "path", "bytes", "sha256"]).to_pylist():
-        key = f"{row['message_id']}/{row['attachment_id']}"
-        if row["status"] != "archived" or not row["path"] or not storage.exists(row["path"]):
-            missing.append(key)
-        elif storage.size(row["path"]) != row["bytes"] or storage.file_sha256(row["path"]) != row["sha256"]:
-            damaged.append(key)
-    return missing, damaged
-
-
-def build_message_checks(
-    daily: dg.PartitionsDefinition, settings: MessageStoreConfig
-) -> list[dg.AssetChecksDefinition]:
+def build_message_checks(daily: dg.PartitionsDefinition, reconcile: bool) -> list[dg.AssetChecksDefinition]:
     @dg.asset_check(
         asset=MESSAGE_ATTACHMENTS,
         partitions_def=daily,
@@ -62,8 +33,8 @@ def build_message_checks(
             metadata={
                 "attachments": table.num_rows,
                 "verified": table.num_rows - len(missing) - len(damaged),
-                "missing": _shown(missing),
-                "size_or_sha256_mismatch": _shown(damaged),
+                "missing": shown_ids(missing),
+                "size_or_sha256_mismatch": shown_ids(damaged),
             },
         )
 
@@ -73,7 +44,7 @@ def build_message_checks(
     ) -> dg.AssetCheckResult:
         day = partition_window(context).day
         dupes = duplicate_ids(archive.storage().read_parquet(Dataset.MESSAGES, day))
-        return dg.AssetCheckResult(passed=not dupes, metadata={"count": len(dupes), "ids": _shown(dupes)})
+        return dg.AssetCheckResult(passed=not dupes, metadata=id_list(dupes))
 
     @dg.asset_check(
         asset=MESSAGES,
@@ -93,11 +64,11 @@ def build_message_checks(
         used = set(storage.read_parquet(Dataset.MESSAGES, day).column("extension_id").to_pylist())
         unknown = sorted(i for i in used - known if i is not None) + (["(none)"] if None in used else [])
         return dg.AssetCheckResult(
-            passed=not unknown, metadata={"extensions_used": len(used), "unknown": _shown(unknown)}
+            passed=not unknown, metadata={"extensions_used": len(used), "unknown": shown_ids(unknown)}
         )
 
     checks = [message_attachments_complete, messages_ids_unique, messages_extensions_known]
-    if settings.source == "export" and settings.reconcile:
+    if reconcile:
 
         @dg.asset_check(
             asset=MESSAGES,
@@ -134,8 +105,8 @@ def build_message_checks(
                     "exported": len(exported),
                     "listed": len(listed),
                     "missing_count": len(missing),
-                    "listed_not_exported": _shown(missing),
-                    "exported_not_listed": _shown(extra),
+                    "listed_not_exported": shown_ids(missing),
+                    "exported_not_listed": shown_ids(extra),
                     "exported_not_listed_count": len(extra),
                 },
             )

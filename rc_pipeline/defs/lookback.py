@@ -1,4 +1,5 @@
-"""The daily schedule: yesterday's partition plus a lookback, because RingCentral edits recent records."""
+"""Daily schedules over yesterday plus a lookback (RingCentral edits recent records), shared by the
+call side and the message store."""
 
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -6,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from .config import PipelineConfig
+from rc_pipeline.settings import PipelineSettings
 
 
-def partitions_to_archive(now: datetime, config: PipelineConfig) -> list[str]:
+def partitions_to_archive(now: datetime, config: PipelineSettings) -> list[str]:
     """Yesterday (in the account's timezone) and the `lookback_days` before it, oldest first.
 
     Recordings attach to calls after they are first listed and records keep changing for a while, so
@@ -24,7 +25,7 @@ def partitions_to_archive(now: datetime, config: PipelineConfig) -> list[str]:
 def lookback_schedule(
     name: str,
     job: dg.JobDefinition | Any,
-    config: PipelineConfig,
+    config: PipelineSettings,
     *,
     minute: int,
     run_key_prefix: str,
@@ -58,18 +59,3 @@ def lookback_schedule(
         ]
 
     return _schedule
-
-
-def build_daily_schedule(job: dg.JobDefinition | Any, config: PipelineConfig) -> dg.ScheduleDefinition:
-    return lookback_schedule("daily_archive", job, config, minute=0, run_key_prefix="", what="the call side")
-
-
-def build_snapshot_schedule(job: dg.JobDefinition | Any, config: PipelineConfig) -> dg.ScheduleDefinition:
-    return dg.ScheduleDefinition(
-        name="daily_directory_snapshot",
-        job=job,
-        cron_schedule=f"30 {config.schedule_hour} * * *",
-        execution_timezone=config.timezone,
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Snapshot the extension directory once a day (history is kept per snapshot date).",
-    )

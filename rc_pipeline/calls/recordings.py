@@ -1,0 +1,129 @@
+"""Recordings of one day: what the call log references, what is already archived intact, and the rest
+streamed from RingCentral, verified and listed in the day's manifest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from rc_pipeline.calls.audio import audio_seconds
+from rc_pipeline.downloads import download_all
+from rc_pipeline.ringcentral import NotFound, RingCentralClient, RingCentralError
+from rc_pipeline.storage import ArchiveStorage, Dataset
+from rc_pipeline.transform.recordings import RecordingRef, recordings_manifest_table, recordings_referenced
+
+
+def previous_manifest(storage: ArchiveStorage, day: date) -> dict[str, dict[str, Any]]:
+    """The day's manifest rows by recording id, or nothing when the day was never archived."""
+    if not storage.exists(storage.parquet_path(Dataset.RECORDINGS, day)):
+        return {}
+    return {row["recording_id"]: row for row in storage.read_parquet(Dataset.RECORDINGS, day).to_pylist()}
+
+
+def already_archived(storage: ArchiveStorage, row: dict[str, Any] | None) -> bool:
+    """A verified row whose file still has its recorded size and sha256: nothing to fetch.
+
+    Re-hashing costs local reads only; trusting the size alone would leave a file damaged in place
+    (same length, other bytes) unrepaired while RingCentral still holds the original.
+    """
+    if not row or row.get("status") != "verified":
+        return False
+    return storage.verify_file(row.get("path"), row.get("bytes"), row.get("sha256")).ok
+
+
+def fetch_recording(
+    client: RingCentralClient, storage: ArchiveStorage, day: date, ref: RecordingRef
+) -> dict[str, Any]:
+    """Stream one recording into the archive; the manifest row says verified, missing or failed."""
+    row: dict[str, Any] = {
+        "recording_id": ref.recording_id,
+        "call_id": ref.call_id,
+        "leg_index": ref.leg_index,
+    }
+    try:
+        incoming = storage.recording_incoming_path(day, ref.recording_id)
+        result = client.download_recording(
+            {"id": ref.recording_id, "contentUri": ref.content_uri} if ref.content_uri else ref.recording_id,
+            incoming,
+        )
+        seconds = audio_seconds(incoming, result.content_type)
+        path = storage.publish_recording(incoming, day, ref.recording_id, result.content_type or "")
+    except NotFound as exc:
+        # Gone at RingCentral (retention, deletion): record it; the completeness check lists it.
+        return {**row, "status": "missing", "error": str(exc)}
+    except (RingCentralError, OSError, ValueError) as exc:
+        return {**row, "status": "failed", "error": str(exc)}
+    return {
+        **row,
+        "content_type": result.content_type,
+        "bytes": result.size,
+        "sha256": result.sha256,
+        "duration_s": round(seconds) if seconds is not None else None,
+        "path": path,
+        "status": "verified",
+        "error": None,
+    }
+
+
+@dataclass(frozen=True)
+class RecordingsArchived:
+    """What archiving one day's recordings did; ``rows`` is the manifest as written."""
+
+    referenced: int
+    manifest_rows: int
+    rows: list[dict[str, Any]]
+    fetched: list[dict[str, Any]]
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["status"] == "failed"]
+
+    @property
+    def missing_ids(self) -> list[str]:
+        return [r["recording_id"] for r in self.rows if r["status"] == "missing"]
+
+    @property
+    def downloaded(self) -> int:
+        return sum(1 for r in self.fetched if r["status"] == "verified")
+
+    @property
+    def bytes_downloaded(self) -> int:
+        return sum(r.get("bytes") or 0 for r in self.fetched if r["status"] == "verified")
+
+    @property
+    def bytes_total(self) -> int:
+        return sum(r.get("bytes") or 0 for r in self.rows)
+
+
+def archive_recordings(
+    client: RingCentralClient, storage: ArchiveStorage, day: date, progress: Callable[[str], None]
+) -> RecordingsArchived:
+    """Fetch every recording the day's calls and legs reference that is not archived intact yet.
+
+    The manifest is written whatever failed, so the next run keeps what succeeded and retries only
+    the rest; the caller decides whether failures fail the partition.
+    """
+    refs = recordings_referenced(
+        storage.read_parquet(Dataset.CALLS, day), storage.read_parquet(Dataset.CALL_LEGS, day)
+    )
+    before = previous_manifest(storage, day)
+    rows: list[dict[str, Any]] = []
+    todo: list[RecordingRef] = []
+    for ref in refs:
+        prior = before.get(ref.recording_id)
+        if already_archived(storage, prior):
+            rows.append({**prior, "call_id": ref.call_id, "leg_index": ref.leg_index})
+        else:
+            todo.append(ref)
+    progress(f"{len(refs)} recordings referenced, {len(rows)} already archived, {len(todo)} to fetch")
+    fetched = download_all(
+        todo,
+        lambda ref: fetch_recording(client, storage, day, ref),
+        progress=progress,
+        what="recordings fetched",
+    )
+    rows.extend(fetched)
+    written = storage.write_parquet(Dataset.RECORDINGS, day, recordings_manifest_table(rows, day))
+    return RecordingsArchived(referenced=len(refs), manifest_rows=written, rows=rows, fetched=fetched)

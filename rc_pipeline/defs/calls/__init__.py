@@ -1,0 +1,1 @@
+"""The call log: raw pages, calls and legs."""

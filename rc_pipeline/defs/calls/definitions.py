@@ -1,0 +1,32 @@
+"""The call-log domain: raw pages -> calls and legs, their checks, and the daily call-side job.
+
+The job also materialises `recordings` (their own folder): a day of the call side is complete only
+with the audio its calls reference.
+"""
+
+import dagster as dg
+
+from ..context import DefsContext
+from ..names import ARCHIVE_JOB, CALL_SIDE_ASSETS
+from .assets import build_call_assets
+from .automation import build_daily_schedule
+from .checks import build_checks
+
+
+def build(ctx: DefsContext) -> dg.Definitions:
+    job = dg.define_asset_job(
+        ARCHIVE_JOB,
+        selection=dg.AssetSelection.assets(*CALL_SIDE_ASSETS),
+        description="Archive one day of the call side: raw call log, calls, legs, recordings, with their checks.",
+    )
+    return dg.Definitions(
+        assets=build_call_assets(ctx.daily),
+        asset_checks=build_checks(ctx.daily),
+        jobs=[job],
+        schedules=[build_daily_schedule(job, ctx.pipeline)],
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build(DefsContext.from_env())

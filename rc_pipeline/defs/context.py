@@ -1,0 +1,68 @@
+"""What every domain folder builds its definitions from: the settings and the daily partitioning.
+
+The code location reads the settings once (`DefsContext.from_env`); tests, the demo and the CLI pass
+their own, so one builder per domain serves all of them.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import dagster as dg
+
+from rc_pipeline.settings import MessageStoreSettings, PipelineSettings, SettingsError
+
+from .partitions import daily_partitions
+
+
+@dataclass(frozen=True)
+class DefsContext:
+    pipeline: PipelineSettings
+    messages: MessageStoreSettings
+    # Built once: every domain must share the very same partitions definition.
+    daily: dg.DailyPartitionsDefinition = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "daily", daily_partitions(self.pipeline))
+        # Partitioned asset checks are a preview feature in dagster 1.13; they are exactly what proving
+        # each day complete needs. Filtered here, when definitions are built, because dg's loader
+        # restores the warning filters that module imports set.
+        warnings.filterwarnings(
+            "ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=Warning
+        )
+
+    @property
+    def export(self) -> bool:
+        """Whether the message store is archived through the asynchronous export (else by listing)."""
+        return self.messages.source == "export"
+
+    @property
+    def reconciles(self) -> bool:
+        """Whether the export-vs-listing check exists (export path, reconciliation on)."""
+        return self.export and self.messages.reconcile
+
+    @staticmethod
+    @functools.cache
+    def from_env() -> DefsContext:
+        """The deployment's settings, read once per process (each domain folder asks for them)."""
+        return DefsContext(PipelineSettings.from_env(), MessageStoreSettings.from_env())
+
+
+# Where the message-store domain leaves its settings for `rc-pipeline archive` to find.
+MESSAGE_SETTINGS_KEY = "rc_pipeline/message_store"
+
+
+def message_settings_metadata(settings: MessageStoreSettings) -> dict[str, dg.MetadataValue]:
+    return {MESSAGE_SETTINGS_KEY: dg.MetadataValue.json(asdict(settings))}
+
+
+def message_settings_of(defs: dg.Definitions) -> MessageStoreSettings:
+    """The message-store settings `defs` was built with: the CLI must follow the very same ones."""
+    value = (defs.metadata or {}).get(MESSAGE_SETTINGS_KEY)
+    if value is None:
+        raise SettingsError(
+            "these Definitions were not built from rc_pipeline/defs (no message-store settings)"
+        )
+    return MessageStoreSettings(**value.value)

@@ -1,0 +1,1 @@
+"""Extension directory snapshots."""

@@ -1,0 +1,1 @@
+"""The message store: SMS/MMS, fax, voicemail, pager and attachments."""

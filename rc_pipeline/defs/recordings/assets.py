@@ -1,0 +1,60 @@
+"""Call recordings: every recording the day's calls and legs reference, downloaded and verified."""
+
+import dagster as dg
+
+from rc_pipeline.calls.recordings import archive_recordings
+from rc_pipeline.storage import Dataset
+
+from ..metadata import measure, preview
+from ..names import API_POOL, CALL_GROUP, CALL_LEGS, CALLS, RECORDINGS
+from ..partitions import partition_window
+from ..resources import ArchiveResource, RingCentralResource
+
+
+def build_recording_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        key=RECORDINGS,
+        deps=[CALLS, CALL_LEGS],
+        partitions_def=daily,
+        pool=API_POOL,
+        group_name=CALL_GROUP,
+        kinds={"ringcentral", "parquet"},
+        description=(
+            "Audio of every recording referenced by the day's calls and legs, streamed to "
+            "recordings/YYYY/MM/DD/<id>.<mp3|wav> and verified; a manifest row per recording. "
+            "Re-runs fetch only what is missing."
+        ),
+    )
+    def recordings(
+        context: dg.AssetExecutionContext, ringcentral: RingCentralResource, archive: ArchiveResource
+    ) -> dg.MaterializeResult:
+        day = partition_window(context).day
+        storage = archive.storage()
+        client = ringcentral.get_client()
+        with measure(client) as spend:
+            result = archive_recordings(client, storage, day, context.log.info)
+        if result.failed:
+            # The manifest is written first so the next run keeps what succeeded and retries the rest.
+            details = "; ".join(f"{r['recording_id']}: {r['error']}" for r in result.failed[:10])
+            raise dg.Failure(
+                description=(
+                    f"{len(result.failed)} of {result.referenced} recordings failed to download ({details})"
+                ),
+                metadata={"failed_recording_ids": [r["recording_id"] for r in result.failed]},
+            )
+        manifest = storage.read_parquet(Dataset.RECORDINGS, day)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(result.manifest_rows),
+                "recordings_referenced": result.referenced,
+                "downloaded_now": result.downloaded,
+                "skipped_already_archived": result.referenced - len(result.fetched),
+                "missing_at_ringcentral": dg.MetadataValue.json(result.missing_ids),
+                "bytes_downloaded": dg.MetadataValue.int(result.bytes_downloaded),
+                "bytes_total": dg.MetadataValue.int(result.bytes_total),
+                "preview": preview(manifest, ["recording_id", "call_id", "content_type", "bytes", "status"]),
+                **spend.metadata(),
+            }
+        )
+
+    return [recordings]

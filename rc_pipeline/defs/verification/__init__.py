@@ -1,0 +1,1 @@
+"""Re-verifying the archive without RingCentral."""

@@ -1,0 +1,111 @@
+"""Files archived one per object: call recordings and message-store attachments."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+from rc_pipeline.storage.atomic import temp_sibling
+from rc_pipeline.storage.core import StorageCore
+from rc_pipeline.storage.layout import (
+    MESSAGE_CONTENT_DIR,
+    RECORDINGS_DIR,
+    TEMP_PREFIX,
+    day_dirs,
+    recording_extension,
+    safe_name,
+)
+
+
+class BlobPaths(StorageCore):
+    """Recordings under ``recordings/`` and attachments under ``message_store/content/``."""
+
+    # ------------------------------------------------------------ recordings
+    def recording_path(self, partition_date: date, recording_id: str, content_type: str) -> str:
+        """Final archive path of a call recording: ``recordings/YYYY/MM/DD/<id>.<mp3|wav>``."""
+        name = f"{safe_name(str(recording_id), 'recording id')}.{recording_extension(content_type)}"
+        return self.path(RECORDINGS_DIR, day_dirs(partition_date), name)
+
+    @contextlib.contextmanager
+    def recording_download(
+        self, partition_date: date, recording_id: str, content_type: str
+    ) -> Iterator[Path]:
+        """Local path to download a recording into; on success it is published to `recording_path`.
+
+        For local roots the path is a temp sibling of the final file (publication is a rename);
+        for remote roots it is a local temp file that is uploaded with fsspec ``put``.
+        """
+        with self.staged_file(self.recording_path(partition_date, recording_id, content_type)) as local:
+            yield local
+
+    def recording_incoming_path(self, partition_date: date, recording_id: str) -> str:
+        """Local path to download a recording into before its content type is known.
+
+        Local roots: a temp-named file in the final directory, so `publish_recording` is one
+        rename. Remote roots: a file in the local temp directory. The name is fixed per
+        recording so a retried download overwrites its predecessor instead of piling up.
+        """
+        name = f"{TEMP_PREFIX}incoming-{safe_name(str(recording_id), 'recording id')}"
+        if self.is_local:
+            directory = self.path(RECORDINGS_DIR, day_dirs(partition_date))
+        else:
+            root_key = hashlib.sha256(self.url(self.root).encode()).hexdigest()[:16]
+            directory = os.path.join(
+                tempfile.gettempdir(), "rc-pipeline-incoming", root_key, day_dirs(partition_date)
+            )
+        os.makedirs(directory, exist_ok=True)
+        return os.path.join(directory, name)
+
+    def publish_recording(
+        self, incoming: str | os.PathLike[str], partition_date: date, recording_id: str, content_type: str
+    ) -> str:
+        """Move a downloaded recording from `recording_incoming_path` to its final path; returns it.
+
+        The file is fsynced and renamed (local) or uploaded under a temp key and moved
+        (remote). An unusable content type raises ValueError and discards the download.
+        """
+        incoming = os.fspath(incoming)
+        try:
+            final = self.recording_path(partition_date, recording_id, content_type)
+            if self.is_local:
+                with open(incoming, "rb+") as handle:
+                    os.fsync(handle.fileno())
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                os.replace(incoming, final)
+            else:
+                remote_tmp = temp_sibling(final)
+                self.fs.put(incoming, remote_tmp)
+                self.fs.mv(remote_tmp, final)
+        finally:
+            self.discard_incoming(incoming)
+        return final
+
+    def discard_incoming(self, incoming: str | os.PathLike[str]) -> None:
+        """Remove a download that will not be published (a failed or abandoned fetch)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(incoming)
+
+    # ------------------------------------------------------------ attachments
+    def message_attachment_path(
+        self, partition_date: date, message_id: str | int, attachment_id: str | int, extension: str
+    ) -> str:
+        """Archive path of a message-store attachment: stable per message and attachment id."""
+        message = safe_name(str(message_id), "message id")
+        attachment = safe_name(str(attachment_id), "attachment id")
+        ext = safe_name(extension.lstrip("."), "extension")
+        return self.path(MESSAGE_CONTENT_DIR, day_dirs(partition_date), message, f"{attachment}.{ext}")
+
+    def attachment_staging_dir(self, token: str) -> str:
+        """Directory to extract one export's attachments into before they are moved into place.
+
+        It sits under the content tree so each move is a rename on the same filesystem, and its
+        dot name keeps readers away. ``token`` (e.g. a uuid hex) keeps concurrent extractions apart.
+        """
+        return self.path(
+            MESSAGE_CONTENT_DIR, f"{TEMP_PREFIX}extract-{safe_name(str(token), 'staging token')}"
+        )

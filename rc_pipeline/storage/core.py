@@ -1,0 +1,137 @@
+"""`StorageCore`: the archive root and the basics every part of the storage layer builds on.
+
+The other storage modules (raw partitions, Parquet tables, blobs, message store) each add their
+paths as a subclass of this one, and `ArchiveStorage` combines them. They only ever import this
+module, never each other or `archive`, so the package has no import cycle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import IO, Any
+
+from fsspec.core import url_to_fs
+
+from rc_pipeline.storage.atomic import atomic_open, atomic_write_bytes, is_local, staged_local_file
+from rc_pipeline.storage.checksum import file_sha256
+from rc_pipeline.storage.layout import PARTITION_FILE, Dataset, parse_partition_dir_name, partition_dir_name
+from rc_pipeline.storage.verify import FileCheck, verify_file
+
+
+class StorageCore:
+    """The archive at ``root`` (a local path or an fsspec URL such as ``s3://bucket/prefix``).
+
+    Paths returned are in the filesystem's own form: absolute local paths, or ``bucket/key``
+    for object stores (use `url` for a protocol-qualified form).
+    """
+
+    def __init__(self, root: str, warehouse_path: str | None = None) -> None:
+        self.fs, root_path = url_to_fs(root)
+        self.root = root_path.rstrip("/") or "/"
+        self._warehouse_path = warehouse_path
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def is_local(self) -> bool:
+        """True when the archive is on the local filesystem (DuckDB and os can use its paths)."""
+        return is_local(self.fs)
+
+    def path(self, *parts: str) -> str:
+        """Join ``parts`` under the root."""
+        return "/".join([self.root, *(p.strip("/") for p in parts if p)])
+
+    def url(self, path: str) -> str:
+        """Protocol-qualified form of ``path`` (unchanged for local paths)."""
+        return path if self.is_local else self.fs.unstrip_protocol(path)
+
+    @staticmethod
+    def fs_name(path: str) -> str:
+        """Last component of ``path``."""
+        return path.rstrip("/").rsplit("/", 1)[-1]
+
+    def exists(self, path: str) -> bool:
+        """Whether a file exists at ``path``."""
+        return bool(self.fs.exists(path))
+
+    def size(self, path: str) -> int:
+        """Size in bytes of the file at ``path``."""
+        return int(self.fs.size(path))
+
+    def file_sha256(self, path: str) -> str:
+        """Hex sha256 of the file at ``path``."""
+        return file_sha256(path, self.fs)
+
+    def verify_file(
+        self, path: str | None, expected_bytes: int | None, expected_sha256: str | None
+    ) -> FileCheck:
+        """Whether an archived file still has its recorded size and sha256 (see `verify_file`)."""
+        return verify_file(path, expected_bytes, expected_sha256, self.fs)
+
+    def remove(self, path: str) -> None:
+        """Delete a file if it exists."""
+        with contextlib.suppress(FileNotFoundError):
+            if self.exists(path):
+                self.fs.rm(path)
+
+    # ------------------------------------------------------------ writes
+    @contextlib.contextmanager
+    def atomic_open(self, path: str) -> Iterator[IO[bytes]]:
+        """Binary writer that publishes ``path`` whole on success, leaves it untouched on error."""
+        with atomic_open(path, "wb", fs=self.fs) as handle:
+            yield handle
+
+    def atomic_write_bytes(self, path: str, data: bytes) -> None:
+        """Write ``data`` to ``path`` atomically."""
+        atomic_write_bytes(path, data, fs=self.fs)
+
+    @contextlib.contextmanager
+    def staged_file(self, path: str) -> Iterator[Path]:
+        """Local path to fill; published to ``path`` on success (see `staged_local_file`)."""
+        with staged_local_file(path, fs=self.fs) as local:
+            yield local
+
+    # ------------------------------------------------------------ JSON files
+    def write_json(self, path: str, value: Any) -> None:
+        """Write ``value`` as stable JSON (sorted keys) atomically."""
+        data = (json.dumps(value, indent=2, sort_keys=True) + "\n").encode()
+        atomic_write_bytes(path, data, fs=self.fs)
+
+    def read_json(self, path: str) -> Any:
+        """Parse the JSON file at ``path`` (FileNotFoundError when absent)."""
+        with self.fs.open(path, "rb") as handle:
+            return json.loads(handle.read())
+
+    # --------------------------------------------------------------- datasets
+    def dataset_dir(self, dataset: Dataset | str) -> str:
+        """Directory holding every partition of ``dataset``."""
+        return self.path(Dataset(dataset).value)
+
+    def partition_dir(self, dataset: Dataset | str, day: date) -> str:
+        """Directory of one partition, e.g. ``.../parquet/calls/date=2024-05-01``."""
+        dataset = Dataset(dataset)
+        return self.path(dataset.value, partition_dir_name(dataset, day))
+
+    def partition_file(self, dataset: Dataset | str, day: date) -> str:
+        """The file whose presence makes a partition complete (the Parquet file, or the raw manifest)."""
+        dataset = Dataset(dataset)
+        return f"{self.partition_dir(dataset, day)}/{PARTITION_FILE[dataset]}"
+
+    def list_partitions(self, dataset: Dataset | str) -> list[date]:
+        """Days with a complete partition, sorted; half-written or temp directories are skipped."""
+        dataset = Dataset(dataset)
+        base = self.dataset_dir(dataset)
+        try:
+            entries = self.fs.ls(base, detail=False)
+        except FileNotFoundError:
+            return []
+        days = []
+        for entry in entries:
+            name = entry.rstrip("/").rpartition("/")[2]
+            day = parse_partition_dir_name(dataset, name)
+            if day is not None and self.exists(f"{base}/{name}/{PARTITION_FILE[dataset]}"):
+                days.append(day)
+        return sorted(days)
