@@ -14,12 +14,13 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import dagster as dg
 from tqdm import tqdm
 
+from rc_pipeline.days import days_between
 from rc_pipeline.defs.context import message_settings_of
 from rc_pipeline.defs.names import (
     ARCHIVE_JOB,
@@ -59,10 +60,9 @@ class DaySummary:
     failures: list[str] = field(default_factory=list)
 
 
-def days_between(start: date, end: date) -> list[str]:
-    if end < start:
-        raise ValueError(f"--end {end} is before --start {start}")
-    return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
+def partition_keys(start: date, end: date) -> list[str]:
+    """The partition keys of every day from ``start`` to ``end`` inclusive."""
+    return [day.isoformat() for day in days_between(start, end)]
 
 
 def open_instance() -> dg.DagsterInstance:
@@ -114,7 +114,7 @@ def run_archive(
     show_progress: bool = True,
     log_level: str = "WARNING",
 ) -> list[DaySummary]:
-    days = days_between(start, end)
+    days = partition_keys(start, end)
     instance = instance or open_instance()
     archive_job = defs.resolve_job_def(ARCHIVE_JOB)
     snapshot_job = defs.resolve_job_def(SNAPSHOT_JOB)

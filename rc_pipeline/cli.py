@@ -39,7 +39,8 @@ def _archive(argv: list[str]) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", action="store_true", help="show Dagster's INFO log of every step")
     args = parser.parse_args(argv)
-    from rc_pipeline.backfill import days_between, format_summary, run_archive
+    from rc_pipeline.backfill import format_summary, run_archive
+    from rc_pipeline.days import days_between
     from rc_pipeline.definitions import build_definitions
     from rc_pipeline.settings import Settings, ringcentral_settings
 
@@ -66,10 +67,10 @@ def _verify(argv: list[str]) -> int:
         "Run it before deleting anything at the source.",
     )
     args = parser.parse_args(argv)
-    from rc_pipeline.backfill import days_between, format_verification, run_verify
+    from rc_pipeline.backfill import format_verification, partition_keys, run_verify
     from rc_pipeline.definitions import build_definitions
 
-    days = days_between(args.start, args.end)
+    days = partition_keys(args.start, args.end)
     text, passed = format_verification(days, run_verify(build_definitions(), days))
     print(text)
     return 0 if passed else 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, date, datetime, timedelta
 
-from rc_pipeline.settings import PipelineSettings
+from rc_pipeline.settings import MessageStoreSettings, PipelineSettings
 from rc_pipeline.simulator import SimulatorConfig, start_simulator
 
 EXAMPLE_QUERIES = {
@@ -63,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
 
         # Settings and resources are handed to the definitions, not read from RC_*: a real account's
         # environment must never leak into the demo (simulated days are UTC days), nor the demo into it.
-        defs = build_definitions(demo_pipeline_settings(start), resources=simulator_resources(sim, args.root))
+        defs = build_definitions(
+            demo_pipeline_settings(start),
+            resources=simulator_resources(sim, args.root),
+            messages=MessageStoreSettings(),
+        )
         summaries = run_archive(defs, start, end)
         close_shared_clients()
 

@@ -21,10 +21,11 @@ import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from rc_pipeline.days import day_window
 from rc_pipeline.ringcentral.paging import MAX_PER_PAGE
 from rc_pipeline.ringcentral.throttle import DEFAULT_LIMITS, floor_seconds
 from rc_pipeline.transform.columns import parse_iso
@@ -306,13 +307,6 @@ def format_plan(plan: Plan) -> str:
 # ------------------------------------------------------------------------------- measuring an account
 
 
-def day_window(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """[start, end) of a calendar day in ``tz`` as absolute instants (23/25 h on DST days)."""
-    start = datetime.combine(day, time.min, tz)
-    end = datetime.combine(day + timedelta(days=1), time.min, tz)
-    return start.astimezone(UTC), end.astimezone(UTC)
-
-
 def sample_days(start: date, end: date, count: int) -> list[date]:
     """``count`` days spread evenly over [start, end], first and last included."""
     total = (end - start).days + 1
@@ -343,7 +337,8 @@ class DaySample:
 
 
 def _sample_day(client: Any, day: date, tz: ZoneInfo, max_pages: int) -> DaySample:
-    start, end = day_window(day, tz)
+    window = day_window(day, tz.key)
+    start, end = window.start, window.end
     pages = records = 0
     recordings: set[str] = set()
     oldest: datetime | None = None

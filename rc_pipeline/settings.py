@@ -23,9 +23,6 @@ from rc_pipeline.ringcentral.settings import PRODUCTION_SERVER, RingCentralSetti
 from rc_pipeline.ringcentral.shared_budget import default_state_dir
 from rc_pipeline.storage.zipsafe import ZipLimits
 
-# The name `defs/config.py` gave this error; kept so code catching it keeps working.
-ConfigError = SettingsError
-
 MESSAGE_SOURCES = ("export", "listing")
 MINUTE = 60.0
 GB = 1024**3
@@ -401,7 +398,7 @@ SETTINGS: dict[str, Setting] = _declare(
         "RC_OPENAPI_SPEC",
         "path",
         "development",
-        "the official RingCentral OpenAPI spec, for the spec tests and `scripts/generate_api_facts.py`; "
+        "the official RingCentral OpenAPI spec, read by the spec tests (`scripts/generate_api_facts.py` takes `--spec`); "
         "those tests are skipped where it is absent",
         default=_REPO_ROOT.parent / "shared" / "ringcentral" / "rc-public-openapi.yml",
         default_text="`../shared/ringcentral/rc-public-openapi.yml`",

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from rc_pipeline import settings
 from rc_pipeline.simulator import FaultConfig, RunningSimulator, SimulatorConfig, start_simulator
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SPEC = REPO_ROOT.parent / "shared" / "ringcentral" / "rc-public-openapi.yml"
 
 # Small and fast: few extensions, a few days, windows scaled to 2 s so throttling tests stay quick.
 SMALL_ACCOUNT = dict(extensions=8, days=3, calls_per_day=40, messages_per_day=3, rate_limit_scale=0.02)
@@ -43,7 +40,7 @@ def simulator(make_simulator: Callable[..., RunningSimulator]) -> RunningSimulat
 @pytest.fixture(scope="session")
 def openapi_spec_path() -> Path:
     """The official RingCentral OpenAPI spec ($RC_OPENAPI_SPEC or ../shared/ringcentral/...)."""
-    path = Path(os.environ.get("RC_OPENAPI_SPEC") or DEFAULT_SPEC)
+    path = settings.openapi_spec_path()
     if not path.is_file():
         pytest.skip(f"RingCentral OpenAPI spec is absent (looked for {path}); set RC_OPENAPI_SPEC to run")
     return path

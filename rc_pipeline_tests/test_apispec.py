@@ -1,6 +1,5 @@
 """The throttling/permission table is generated from the official spec and must agree with it."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,14 +7,13 @@ from pathlib import Path
 import pytest
 
 from rc_pipeline.apispec import OPERATIONS, match_operation
+from rc_pipeline.settings import openapi_spec_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def spec_path() -> Path:
-    return Path(
-        os.environ.get("RC_OPENAPI_SPEC", ROOT.parent / "shared" / "ringcentral" / "rc-public-openapi.yml")
-    )
+    return openapi_spec_path()
 
 
 def test_table_matches_the_spec():

@@ -136,7 +136,19 @@ def test_every_module_under_defs_is_dagster_code():
 
 @pytest.mark.parametrize(
     "package",
-    ["ringcentral", "simulator", "storage", "transform", "message_store", "calls", "warehouse", "settings"],
+    [
+        "ringcentral",
+        "simulator",
+        "storage",
+        "transform",
+        "message_store",
+        "calls",
+        "control",
+        "warehouse",
+        "settings",
+        "verification",
+        "days",
+    ],
 )
 def test_domain_packages_import_no_dagster(package):
     users = [n for n, p in _under(f"{PACKAGE}.{package}").items() if "dagster" in _third_party(p.read_text())]

@@ -21,7 +21,6 @@ from rc_pipeline.settings import (
     SECTIONS,
     SETTINGS,
     ArchiveSettings,
-    ConfigError,
     MessageStoreSettings,
     PipelineSettings,
     Setting,
@@ -206,8 +205,7 @@ def test_required_connection_settings_say_so():
             ringcentral_settings(env)
 
 
-def test_the_old_error_names_are_the_one_error_type():
-    assert ConfigError is SettingsError
+def test_the_client_and_the_settings_raise_one_error_type():
     assert SettingsError is ClientSettingsError
     assert issubclass(SettingsError, ValueError)
 
@@ -368,3 +366,24 @@ def test_cli_prints_every_table(capsys):
     for _, sections in README_TABLES:
         assert markdown_table(*sections) in out
     assert all(f"`{name}`" in out for name in SETTINGS)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", None), ("none", None), (None, "default"), ("/x/y", "/x/y")])
+def test_the_resource_reads_the_throttle_dir_as_the_environment_would(value, expected):
+    """An empty RC_THROTTLE_DIR wired through EnvVar arrives as "": it means throttle alone."""
+    from rc_pipeline.defs.resources import RingCentralResource, close_shared_clients
+    from rc_pipeline.ringcentral.shared_budget import default_state_dir
+
+    resource = RingCentralResource(
+        server_url="https://platform.ringcentral.com",
+        client_id="id",
+        client_secret="secret",
+        jwt="jwt",
+        throttle_dir=value,
+    )
+    try:
+        shared = resource.get_client().session.throttler.shared_dir
+    finally:
+        close_shared_clients(revoke=False)
+    want = default_state_dir() if expected == "default" else (None if expected is None else Path(expected))
+    assert shared == want

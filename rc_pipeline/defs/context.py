@@ -7,7 +7,6 @@ their own, so one builder per domain serves all of them.
 from __future__ import annotations
 
 import functools
-import warnings
 from dataclasses import asdict, dataclass, field
 
 import dagster as dg
@@ -26,12 +25,6 @@ class DefsContext:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "daily", daily_partitions(self.pipeline))
-        # Partitioned asset checks are a preview feature in dagster 1.13; they are exactly what proving
-        # each day complete needs. Filtered here, when definitions are built, because dg's loader
-        # restores the warning filters that module imports set.
-        warnings.filterwarnings(
-            "ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=Warning
-        )
 
     @property
     def export(self) -> bool:

@@ -63,8 +63,3 @@ def preview(table: pa.Table, columns: list[str], rows: int = 5) -> dg.MetadataVa
 def shown_ids(values: Iterable[object]) -> dg.MetadataValue:
     """The first `SHOWN_IDS` ids, shortest first so numeric ids read in numeric order."""
     return dg.MetadataValue.json(sorted((str(v) for v in values), key=lambda v: (len(v), v))[:SHOWN_IDS])
-
-
-def id_list(values: list[str]) -> dict[str, object]:
-    """Check metadata naming offending ids: how many, and which (the first `SHOWN_IDS`)."""
-    return {"count": len(values), "ids": shown_ids(values)}

@@ -66,8 +66,11 @@ class RingCentralResource(dg.ConfigurableResource):
     def _declared(self) -> dict[str, str]:
         # The values as the variables they stand for, so the settings module checks them as it would
         # check the environment (one rule, one error naming the variable).
+        # Empty counts: an empty RC_THROTTLE_DIR means "throttle alone", not "use the default".
         return {
-            var: str(getattr(self, name)) for name, var in CONNECTION_FIELDS.items() if getattr(self, name)
+            var: str(getattr(self, name))
+            for name, var in CONNECTION_FIELDS.items()
+            if getattr(self, name) is not None
         }
 
     def settings(self) -> RingCentralSettings:

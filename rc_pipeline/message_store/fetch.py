@@ -143,8 +143,9 @@ def fetch_export(
     for index, record in enumerate(archives):
         path = storage.export_part_path(day, task_id, index)
         size = record.get("size")
-        if storage.exists(path) and size is not None and storage.size(path) == int(size):
-            result.parts.append(ExportPart(index, path, storage.size(path), storage.file_sha256(path)))
+        # A part already here with RingCentral's size is kept (RingCentral gives no hash to compare).
+        if size is not None and storage.exists(path) and storage.size(path) == int(size):
+            result.parts.append(ExportPart(index, path, int(size), storage.file_sha256(path)))
             continue
         with storage.staged_file(path) as local:
             downloaded = client.download_message_store_archive(record, local)

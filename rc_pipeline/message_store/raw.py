@@ -237,7 +237,7 @@ def extract_attachments(
             target = storage.message_attachment_path(
                 day, message_id, attachment_id, attachment_file_extension(attachment)
             )
-            temp = f"{staging}/{message_id}-{attachment_id}"
+            temp = storage.staged_attachment_path(staging, message_id, attachment_id)
             label = f"archive part {entry.part} ({paths[entry.part].rpartition('/')[2]})"
             with storage.atomic_open(temp) as out:
                 size, sha256 = copy_entry(

@@ -109,3 +109,7 @@ class BlobPaths(StorageCore):
         return self.path(
             MESSAGE_CONTENT_DIR, f"{TEMP_PREFIX}extract-{safe_name(str(token), 'staging token')}"
         )
+
+    def staged_attachment_path(self, staging_dir: str, message_id: int, attachment_id: int) -> str:
+        """Where one attachment waits inside ``staging_dir`` until every entry came out whole."""
+        return f"{staging_dir}/{int(message_id)}-{int(attachment_id)}"

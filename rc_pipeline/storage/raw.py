@@ -196,6 +196,6 @@ class RawPartitions(StorageCore):
         return self.read_raw_pages(day, Dataset.RAW_CALL_LOG, all_fetches=True)
 
     def verify_raw_partition(self, day: date, dataset: Dataset | str = Dataset.RAW_CALL_LOG) -> bool:
-        """True when the page file's sha256 still matches its manifest."""
+        """True when the page file still has the size and sha256 its manifest recorded."""
         manifest = self.read_manifest(day, dataset)
-        return self.file_sha256(self.raw_pages_path(day, dataset)) == manifest.sha256
+        return self.verify_file(self.raw_pages_path(day, dataset), manifest.bytes, manifest.sha256).ok

@@ -2,72 +2,21 @@
 
 import dagster as dg
 
-from rc_pipeline.directory import extension_ids, known_extension_ids
-from rc_pipeline.integrity import damaged_attachments
+from rc_pipeline.directory import extension_ids
 from rc_pipeline.message_store.fetch import LISTING_AVAILABILITY
 from rc_pipeline.ringcentral import NotFound
 from rc_pipeline.storage import Dataset
-from rc_pipeline.transform.checks import duplicate_ids
+from rc_pipeline.verification import MESSAGE_CHECKS
 
-from ..metadata import id_list, shown_ids
-from ..names import MESSAGE_ATTACHMENTS, MESSAGES
+from ..archive_checks import archive_checks
+from ..metadata import shown_ids
+from ..names import MESSAGES
 from ..partitions import partition_window
 from ..resources import ArchiveResource, RingCentralResource
 
 
 def build_message_checks(daily: dg.PartitionsDefinition, reconcile: bool) -> list[dg.AssetChecksDefinition]:
-    @dg.asset_check(
-        asset=MESSAGE_ATTACHMENTS,
-        partitions_def=daily,
-        description="Every attachment has an archived file whose size and sha256 match its row.",
-    )
-    def message_attachments_complete(
-        context: dg.AssetCheckExecutionContext, archive: ArchiveResource
-    ) -> dg.AssetCheckResult:
-        day = partition_window(context).day
-        storage = archive.storage()
-        table = storage.read_parquet(Dataset.MESSAGE_ATTACHMENTS, day)
-        missing, damaged = damaged_attachments(storage, table)
-        return dg.AssetCheckResult(
-            passed=not missing and not damaged,
-            metadata={
-                "attachments": table.num_rows,
-                "verified": table.num_rows - len(missing) - len(damaged),
-                "missing": shown_ids(missing),
-                "size_or_sha256_mismatch": shown_ids(damaged),
-            },
-        )
-
-    @dg.asset_check(asset=MESSAGES, partitions_def=daily, description="Every message id appears once.")
-    def messages_ids_unique(
-        context: dg.AssetCheckExecutionContext, archive: ArchiveResource
-    ) -> dg.AssetCheckResult:
-        day = partition_window(context).day
-        dupes = duplicate_ids(archive.storage().read_parquet(Dataset.MESSAGES, day))
-        return dg.AssetCheckResult(passed=not dupes, metadata=id_list(dupes))
-
-    @dg.asset_check(
-        asset=MESSAGES,
-        partitions_def=daily,
-        description="Every message's extension is in the `extensions` snapshots.",
-    )
-    def messages_extensions_known(
-        context: dg.AssetCheckExecutionContext, archive: ArchiveResource
-    ) -> dg.AssetCheckResult:
-        day = partition_window(context).day
-        storage = archive.storage()
-        known = known_extension_ids(storage)
-        if not known:
-            return dg.AssetCheckResult(
-                passed=False, metadata={"problem": "no extensions snapshot: materialise `extensions` first"}
-            )
-        used = set(storage.read_parquet(Dataset.MESSAGES, day).column("extension_id").to_pylist())
-        unknown = sorted(i for i in used - known if i is not None) + (["(none)"] if None in used else [])
-        return dg.AssetCheckResult(
-            passed=not unknown, metadata={"extensions_used": len(used), "unknown": shown_ids(unknown)}
-        )
-
-    checks = [message_attachments_complete, messages_ids_unique, messages_extensions_known]
+    checks = archive_checks(daily, MESSAGE_CHECKS)
     if reconcile:
 
         @dg.asset_check(

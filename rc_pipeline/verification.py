@@ -1,0 +1,200 @@
+"""Whether an archived day is complete and intact, from the archive alone (no RingCentral request).
+
+Each check is a plain function of the storage and the day's window; the Dagster asset checks run
+them after every materialisation and in `verify_archive`, and the purge at the source runs them again
+right before it deletes anything of that day. A day never archived raises FileNotFoundError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from rc_pipeline.days import DayWindow
+from rc_pipeline.directory import known_extension_ids
+from rc_pipeline.integrity import damaged_attachments, missing_or_damaged
+from rc_pipeline.storage import ArchiveStorage, Dataset
+from rc_pipeline.transform.checks import duplicate_ids, orphan_legs, records_outside_window
+from rc_pipeline.transform.pages import records_from_pages
+from rc_pipeline.transform.recordings import recordings_referenced
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A check's verdict; metadata holds counts, texts and (whole) lists of offending ids."""
+
+    passed: bool
+    metadata: dict[str, Any]
+
+
+def _ids(values: list[str]) -> dict[str, Any]:
+    return {"count": len(values), "ids": values}
+
+
+def _files_outcome(what: str, total: int, missing: list[str], damaged: list[str]) -> Outcome:
+    """Passed when every expected file is there with its recorded size and sha256."""
+    return Outcome(
+        not missing and not damaged,
+        {
+            what: total,
+            "verified": total - len(missing) - len(damaged),
+            "missing": missing,
+            "size_or_sha256_mismatch": damaged,
+        },
+    )
+
+
+def calls_ids_unique(storage: ArchiveStorage, window: DayWindow) -> Outcome:
+    dupes = duplicate_ids(storage.read_parquet(Dataset.CALLS, window.day))
+    return Outcome(not dupes, _ids(dupes))
+
+
+def calls_match_raw(storage: ArchiveStorage, window: DayWindow) -> Outcome:
+    typed = set(storage.read_parquet(Dataset.CALLS, window.day).column("id").to_pylist())
+    pages = storage.read_raw_call_log_pages(window.day)
+    raw = {str(r["id"]) for r in records_from_pages(pages) if r.get("id")}
+    missing, extra = sorted(raw - typed), sorted(typed - raw)
+    return Outcome(
+        not missing and not extra,
+        {
+            "raw_distinct_ids": len(raw),
+            "typed_rows": len(typed),
+            "missing_from_calls": missing,
+            "not_in_raw": extra,
+        },
+    )
+
+
+def calls_inside_window(storage: ArchiveStorage, window: DayWindow) -> Outcome:
+    calls = storage.read_parquet(Dataset.CALLS, window.day)
+    outside = records_outside_window(calls, window.start, window.end)
+    return Outcome(
+        not outside,
+        {**_ids(outside), "window_start": window.start.isoformat(), "window_end": window.end.isoformat()},
+    )
+
+
+def legs_belong_to_calls(storage: ArchiveStorage, window: DayWindow) -> Outcome:
+    orphans = orphan_legs(
+        storage.read_parquet(Dataset.CALLS, window.day), storage.read_parquet(Dataset.CALL_LEGS, window.day)
+    )
+    return Outcome(not orphans, _ids(orphans))
+
+
+def recordings_complete(storage: ArchiveStorage, window: DayWindow) -> Outcome:
+    referenced = recordings_referenced(
+        storage.read_parquet(Dataset.CALLS, window.day), storage.read_parquet(Dataset.CALL_LEGS, window.day)
+    )
+    manifest = {
+        r["recording_id"]: r for r in storage.read_parquet(Dataset.RECORDINGS, window.day).to_pylist()
+    }
+    missing, damaged = missing_or_damaged(
+        storage, {r.recording_id: manifest.get(r.recording_id) for r in referenced}, "verified"
+    )
+    return _files_outcome("referenced", len(referenced), missing, damaged)
+
+
+def message_attachments_complete(storage: ArchiveStorage, window: DayWindow) -> Outcome:
+    table = storage.read_parquet(Dataset.MESSAGE_ATTACHMENTS, window.day)
+    missing, damaged = damaged_attachments(storage, table)
+    return _files_outcome("attachments", table.num_rows, missing, damaged)
+
+
+def messages_ids_unique(storage: ArchiveStorage, window: DayWindow) -> Outcome:
+    dupes = duplicate_ids(storage.read_parquet(Dataset.MESSAGES, window.day))
+    return Outcome(not dupes, _ids(dupes))
+
+
+def messages_extensions_known(storage: ArchiveStorage, window: DayWindow) -> Outcome:
+    known = known_extension_ids(storage)
+    if not known:
+        return Outcome(False, {"problem": "no extensions snapshot: materialise `extensions` first"})
+    used = set(storage.read_parquet(Dataset.MESSAGES, window.day).column("extension_id").to_pylist())
+    unknown = sorted(i for i in used - known if i is not None) + (["(none)"] if None in used else [])
+    return Outcome(not unknown, {"extensions_used": len(used), "unknown": unknown})
+
+
+@dataclass(frozen=True)
+class ArchiveCheck:
+    """One check of one asset's partition, read from the archive alone."""
+
+    name: str
+    asset: str
+    description: str
+    run: Callable[[ArchiveStorage, DayWindow], Outcome]
+
+
+CALL_CHECKS = (
+    ArchiveCheck("calls_ids_unique", "calls", "Every call id appears once.", calls_ids_unique),
+    ArchiveCheck(
+        "calls_match_raw",
+        "calls",
+        "The typed calls hold exactly the distinct call ids of the raw pages.",
+        calls_match_raw,
+    ),
+    ArchiveCheck(
+        "calls_inside_window",
+        "calls",
+        "Every call started inside the partition's window (catches wrong dateFrom/dateTo or timezone).",
+        calls_inside_window,
+    ),
+    ArchiveCheck(
+        "legs_belong_to_calls",
+        "call_legs",
+        "Every leg belongs to a call of the same day.",
+        legs_belong_to_calls,
+    ),
+)
+RECORDING_CHECKS = (
+    ArchiveCheck(
+        "recordings_complete",
+        "recordings",
+        "Every recording the day's calls reference is archived: the file exists and its size and "
+        "sha256 match the manifest. Missing or damaged ids are listed.",
+        recordings_complete,
+    ),
+)
+MESSAGE_CHECKS = (
+    ArchiveCheck(
+        "message_attachments_complete",
+        "message_attachments",
+        "Every attachment has an archived file whose size and sha256 match its row.",
+        message_attachments_complete,
+    ),
+    ArchiveCheck("messages_ids_unique", "messages", "Every message id appears once.", messages_ids_unique),
+    ArchiveCheck(
+        "messages_extensions_known",
+        "messages",
+        "Every message's extension is in the `extensions` snapshots.",
+        messages_extensions_known,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class DayVerdict:
+    """Every check of a day: passed only when each one ran and passed."""
+
+    outcomes: dict[str, Outcome]
+    errors: dict[str, str]
+
+    @property
+    def passed(self) -> bool:
+        return not self.errors and all(o.passed for o in self.outcomes.values())
+
+    def describe(self) -> str:
+        failed = [name for name, o in self.outcomes.items() if not o.passed]
+        parts = [f"{name} failed" for name in failed] + [f"{n}: {e}" for n, e in self.errors.items()]
+        return "; ".join(parts) or "every check passed"
+
+
+def verify_day(storage: ArchiveStorage, window: DayWindow, checks: Iterable[ArchiveCheck]) -> DayVerdict:
+    """Run ``checks`` on one day; a day (or dataset) never archived is an error, not a pass."""
+    outcomes, errors = {}, {}
+    for check in checks:
+        try:
+            outcomes[check.name] = check.run(storage, window)
+        except FileNotFoundError as exc:
+            errors[check.name] = f"not archived ({storage.fs_name(str(exc.filename or exc))})"
+    return DayVerdict(outcomes, errors)
