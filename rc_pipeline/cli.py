@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -165,6 +166,17 @@ def dg_environment(env: dict[str, str]) -> dict[str, str]:
     return {**env, "VIRTUAL_ENV": sys.prefix}
 
 
+def _control(name: str) -> Callable[[list[str]], int]:
+    """A control-at-the-source command, imported only when used."""
+
+    def run(argv: list[str]) -> int:
+        from rc_pipeline.control import commands
+
+        return int(getattr(commands, f"{name}_command")(argv))
+
+    return run
+
+
 COMMANDS = {
     "simulator": (_simulator, "run the local RingCentral simulator"),
     "archive": (_archive, "archive a date range (backfill) in this process"),
@@ -173,6 +185,13 @@ COMMANDS = {
     "plan": (_plan, "estimate a backfill's requests and least time, and whether daily archiving keeps up"),
     "demo": (_demo, "archive a simulated account end to end and query it"),
     "ui": (_ui, "start the simulator and the Dagster UI wired to it"),
+    "hold": (_control("hold"), "place, list and release legal holds"),
+    "purge": (_control("purge"), "delete at the source what the archive provably holds (dry run by default)"),
+    "restore": (_control("restore"), "bring trashed messages back, as an audit entry names them"),
+    "audit": (_control("audit"), "list or verify the audit trail of every change at the source"),
+    "retention": (_control("retention"), "show RingCentral's retention and what the archive covers; set it"),
+    "messages": (_control("messages"), "mark messages read or unread at the source (audited)"),
+    "erase": (_control("erase"), "erase one person's messages at the source and from the archive (GDPR)"),
 }
 
 
@@ -199,12 +218,18 @@ def main(argv: list[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         parser.error(f"unknown command {command!r}")
+    from rc_pipeline.ringcentral.errors import RingCentralError
+
     try:
         return COMMANDS[command][0](rest)
     except ValueError as exc:
         # Settings and input errors: say what was wrong, without a traceback.
         print(f"rc-pipeline {command}: {exc}", file=sys.stderr)
         return 2
+    except RingCentralError as exc:
+        # What RingCentral answered (a missing permission, a refused request), not a traceback.
+        print(f"rc-pipeline {command}: RingCentral refused: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

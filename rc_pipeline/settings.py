@@ -35,6 +35,7 @@ _REPO_ROOT = Path(__file__).resolve().parents[1]
 README_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Pointing it at a real account", ("connection", "archive")),
     ("The message store", ("messages",)),
+    ("Taking control", ("control",)),
     ("Tests", ("development",)),
 )
 
@@ -392,6 +393,24 @@ SETTINGS: dict[str, Setting] = _declare(
         default=1440.0,
         low=1,
         high=30 * 1440,
+    ),
+    # -- control at the source ---------------------------------------------------------------------
+    Setting(
+        "RC_OPERATOR",
+        "text",
+        "control",
+        "who runs purge, erase, restore, read-status and retention changes, as the audit trail records "
+        "it (`--operator` overrides)",
+        default_text="the OS account name",
+    ),
+    Setting(
+        "RC_PURGE_AFTER_DAYS",
+        "int",
+        "control",
+        "turns the `purge_source_daily` schedule on: it purges, by ids, verified days older than this "
+        "many days (trash mode); unset keeps it off",
+        low=7,
+        high=3650,
     ),
     # -- development -------------------------------------------------------------------------------
     Setting(

@@ -7,14 +7,18 @@ right before it deletes anything of that day. A day never archived raises FileNo
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from rc_pipeline.days import DayWindow
 from rc_pipeline.directory import known_extension_ids
 from rc_pipeline.integrity import damaged_attachments, missing_or_damaged
+from rc_pipeline.message_store.raw import read_export_records, read_listing_records
 from rc_pipeline.storage import ArchiveStorage, Dataset
+from rc_pipeline.storage.zipsafe import ZipLimits
 from rc_pipeline.transform.checks import duplicate_ids, orphan_legs, records_outside_window
 from rc_pipeline.transform.pages import records_from_pages
 from rc_pipeline.transform.recordings import recordings_referenced
@@ -106,6 +110,60 @@ def messages_ids_unique(storage: ArchiveStorage, window: DayWindow) -> Outcome:
     return Outcome(not dupes, _ids(dupes))
 
 
+# Archived zips were vetted against the configured caps when they were downloaded; reading them back
+# only needs the cap that keeps one `message-store.json` from filling memory.
+_ARCHIVED_ZIPS = ZipLimits(max_total_bytes=1 << 50, max_export_bytes=1 << 50)
+
+
+def _raw_message_layers(storage: ArchiveStorage, day: date) -> list[Dataset]:
+    layers = [
+        dataset
+        for dataset in (Dataset.RAW_MESSAGE_EXPORT, Dataset.RAW_MESSAGE_STORE)
+        if storage.exists(storage.raw_partition_manifest(dataset, day))
+    ]
+    if not layers:
+        raise FileNotFoundError(storage.raw_partition_manifest(Dataset.RAW_MESSAGE_EXPORT, day))
+    return layers
+
+
+def message_raw_intact(storage: ArchiveStorage, window: DayWindow) -> Outcome:
+    """The raw copy of the day (export zips, listing pages) still has the bytes its manifests recorded:
+    for a plain SMS it is the only copy of the text."""
+    problems = []
+    for dataset in _raw_message_layers(storage, window.day):
+        if dataset == Dataset.RAW_MESSAGE_EXPORT:
+            for manifest in storage.committed_exports(window.day):
+                for part in manifest.parts:
+                    check = storage.verify_file(part.path, part.bytes, part.sha256)
+                    if not check.ok:
+                        problems.append(f"task {manifest.task_id} part {part.index}: {check.describe()}")
+        elif not storage.verify_raw_partition(window.day, dataset):
+            problems.append(
+                f"{storage.fs_name(storage.raw_pages_path(window.day, dataset))}: size or sha256 differ"
+            )
+    return Outcome(not problems, {"damaged": problems})
+
+
+def messages_match_raw(storage: ArchiveStorage, window: DayWindow) -> Outcome:
+    """Every typed message is in the raw layer (and, with one raw layer, every raw message is typed)."""
+    layers = _raw_message_layers(storage, window.day)
+    raw: set[str] = set()
+    for dataset in layers:
+        records = (
+            read_export_records(storage, window.day, _ARCHIVED_ZIPS)
+            if dataset == Dataset.RAW_MESSAGE_EXPORT
+            else read_listing_records(storage, window.day)
+        )
+        raw.update(str(r.record["id"]) for r in records if r.record.get("id") is not None)
+    typed = {str(i) for i in storage.read_parquet(Dataset.MESSAGES, window.day).column("id").to_pylist()}
+    missing, extra = sorted(typed - raw), sorted(raw - typed)
+    # Both layers present (the path was switched): the typed table comes from one of them only.
+    return Outcome(
+        not missing and (not extra or len(layers) > 1),
+        {"raw_distinct_ids": len(raw), "typed_rows": len(typed), "not_in_raw": missing, "not_typed": extra},
+    )
+
+
 def messages_extensions_known(storage: ArchiveStorage, window: DayWindow) -> Outcome:
     known = known_extension_ids(storage)
     if not known:
@@ -169,6 +227,19 @@ MESSAGE_CHECKS = (
         "Every message's extension is in the `extensions` snapshots.",
         messages_extensions_known,
     ),
+    ArchiveCheck(
+        "messages_match_raw",
+        "messages",
+        "The typed messages hold exactly the distinct message ids of the raw layer (export zips or listing).",
+        messages_match_raw,
+    ),
+    ArchiveCheck(
+        "message_raw_intact",
+        "messages",
+        "The day's raw message layer (export zips, listing pages) still has the size and sha256 its "
+        "manifests recorded.",
+        message_raw_intact,
+    ),
 )
 
 
@@ -197,4 +268,7 @@ def verify_day(storage: ArchiveStorage, window: DayWindow, checks: Iterable[Arch
             outcomes[check.name] = check.run(storage, window)
         except FileNotFoundError as exc:
             errors[check.name] = f"not archived ({storage.fs_name(str(exc.filename or exc))})"
+        except (OSError, ValueError, zlib.error) as exc:
+            # A damaged archived file can fail to read at all (gzip CRC, corrupt zip): not a pass.
+            errors[check.name] = f"unreadable archive file ({type(exc).__name__}: {str(exc)[:120]})"
     return DayVerdict(outcomes, errors)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import dagster as dg
 
 import rc_pipeline.defs
-from rc_pipeline.settings import MessageStoreSettings, PipelineSettings
+from rc_pipeline.settings import MessageStoreSettings, PipelineSettings, read
 
 from .context import DefsContext
 from .resources import resource_definitions
@@ -34,9 +34,14 @@ def build_definitions(
     config: PipelineSettings | None = None,
     resources: dict[str, object] | None = None,
     messages: MessageStoreSettings | None = None,
+    purge_after_days: int | None = None,
 ) -> dg.Definitions:
     """Every domain's definitions built from these settings (default: the environment's)."""
-    ctx = DefsContext(config or PipelineSettings.from_env(), messages or MessageStoreSettings.from_env())
+    ctx = DefsContext(
+        config or PipelineSettings.from_env(),
+        messages or MessageStoreSettings.from_env(),
+        purge_after_days if purge_after_days is not None else read("RC_PURGE_AFTER_DAYS"),
+    )
     return dg.Definitions.merge(
         *(build(ctx) for build in domain_builders().values()), resource_definitions(resources)
     )

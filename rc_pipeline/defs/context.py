@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 import dagster as dg
 
-from rc_pipeline.settings import MessageStoreSettings, PipelineSettings, SettingsError
+from rc_pipeline.settings import MessageStoreSettings, PipelineSettings, SettingsError, read
 
 from .partitions import daily_partitions
 
@@ -20,6 +20,8 @@ from .partitions import daily_partitions
 class DefsContext:
     pipeline: PipelineSettings
     messages: MessageStoreSettings
+    # RC_PURGE_AFTER_DAYS: when set, the purge schedule exists (and still starts stopped).
+    purge_after_days: int | None = None
     # Built once: every domain must share the very same partitions definition.
     daily: dg.DailyPartitionsDefinition = field(init=False, compare=False)
 
@@ -40,7 +42,9 @@ class DefsContext:
     @functools.cache
     def from_env() -> DefsContext:
         """The deployment's settings, read once per process (each domain folder asks for them)."""
-        return DefsContext(PipelineSettings.from_env(), MessageStoreSettings.from_env())
+        return DefsContext(
+            PipelineSettings.from_env(), MessageStoreSettings.from_env(), read("RC_PURGE_AFTER_DAYS")
+        )
 
 
 # Where the message-store domain leaves its settings for `rc-pipeline archive` to find.

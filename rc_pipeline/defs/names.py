@@ -27,6 +27,8 @@ MESSAGE_STORE_EXPORT_TASK = dg.AssetKey("message_store_export_task")
 MESSAGE_STORE_ARCHIVE = dg.AssetKey("message_store_archive")
 MESSAGES = dg.AssetKey("messages")
 MESSAGE_ATTACHMENTS = dg.AssetKey("message_attachments")
+RETENTION_SETTINGS = dg.AssetKey("retention_settings")
+LEGAL_HOLDS = dg.AssetKey("legal_holds")
 
 # The asset that materialises each typed dataset (the warehouse depends on the ones it reads).
 ASSET_OF_DATASET: dict[Dataset, dg.AssetKey] = {
@@ -47,6 +49,7 @@ CALL_GROUP = "call_archive"
 DIRECTORY_GROUP = "directory"
 ANALYTICS_GROUP = "analytics"
 MESSAGE_GROUP = "message_store"
+CONTROL_GROUP = "control"
 
 # -------------------------------------------------------------------------------------------- jobs
 ARCHIVE_JOB = "archive_calls_daily"
@@ -54,6 +57,8 @@ SNAPSHOT_JOB = "directory_and_warehouse"
 MESSAGE_JOB = "archive_messages_daily"
 MESSAGE_DOWNLOAD_JOB = "download_message_store_export"
 VERIFY_JOB = "verify_archive"
+CONTROL_JOB = "control_snapshot"
+PURGE_JOB = "purge_source"
 
 # ------------------------------------------------------------------------------ schedules, sensors
 DAILY_ARCHIVE_SCHEDULE = "daily_archive"
@@ -61,5 +66,8 @@ DAILY_MESSAGE_SCHEDULE = "daily_message_archive"
 DIRECTORY_SNAPSHOT_SCHEDULE = "daily_directory_snapshot"
 MESSAGE_EXPORT_SENSOR = "message_store_export_sensor"
 WAREHOUSE_SENSOR = "warehouse_automation"
+CONTROL_SNAPSHOT_SCHEDULE = "daily_control_snapshot"
+PURGE_SCHEDULE = "purge_source_daily"
+RETENTION_NOT_SHORTENED = "retention_not_shortened"
 # The one check that asks RingCentral; everything else in `verify_archive` reads the archive only.
 MESSAGES_MATCH_LISTING = dg.AssetCheckKey(MESSAGES, "messages_match_listing")

@@ -140,15 +140,28 @@ def fetch_export(
     archives = client.list_message_store_report_archives(task_id)
     if not archives:
         raise ValueError(f"task {task_id} completed but RingCentral lists no archive for it")
+    committed = _committed_task(storage, day, task_id)
+    recorded = {p.index: p for p in committed.parts} if committed else {}
     for index, record in enumerate(archives):
         path = storage.export_part_path(day, task_id, index)
         size = record.get("size")
-        # A part already here with RingCentral's size is kept (RingCentral gives no hash to compare).
-        if size is not None and storage.exists(path) and storage.size(path) == int(size):
+        known = recorded.get(index)
+        if known is not None:
+            # The task was committed: its manifest, not RingCentral's listing, says what the part holds.
+            # An erasure re-writes parts (and the manifest), so their size no longer matches RingCentral's;
+            # a part that still has its recorded size and sha256 is kept as it is.
+            if storage.verify_file(path, known.bytes, known.sha256).ok:
+                result.parts.append(ExportPart(index, path, known.bytes, known.sha256))
+                continue
+        elif size is not None and storage.exists(path) and storage.size(path) == int(size):
+            # Not committed yet: a part already here with RingCentral's size is kept (no hash to compare).
             result.parts.append(ExportPart(index, path, int(size), storage.file_sha256(path)))
             continue
+        # Missing, or damaged against the committed manifest: downloaded again.
         with storage.staged_file(path) as local:
             downloaded = client.download_message_store_archive(record, local)
+            if committed is not None:
+                _refuse_erased_records(storage, local, committed, index)
         result.parts.append(ExportPart(index, path, downloaded.size, downloaded.sha256))
         progress(f"archive part {index}: {downloaded.size:,} bytes")
     paths = [p.path for p in result.parts]
@@ -192,6 +205,26 @@ def fetch_export(
     storage.write_export_task_manifest(day, manifest)
     storage.write_export_manifest(day, manifest)
     return result
+
+
+def _committed_task(storage: ArchiveStorage, day: date, task_id: str) -> ExportManifest | None:
+    """The task's committed manifest (its marker), None when the task was never committed."""
+    marker = storage.export_task_manifest_path(day, task_id)
+    if not storage.exists(marker):
+        return None
+    return ExportManifest.from_json(storage.fs.cat_file(marker))
+
+
+def _refuse_erased_records(
+    storage: ArchiveStorage, local: Any, committed: ExportManifest, index: int
+) -> None:
+    """RingCentral's copy of a part of a task committed before an erasure still holds the erased
+    mailboxes: such a download is refused before it is published (the stored part stays as it is)."""
+    from rc_pipeline.control.erase import erased_mailboxes_in
+
+    erased = erased_mailboxes_in(storage, local, fetched_at=committed.fetched_at)
+    if erased:
+        raise ErasedRecordsRefused(committed.task_id, index, erased)
 
 
 def fetch_listing(
@@ -245,3 +278,17 @@ class AttachmentsFailed(RuntimeError):
         self.failures = failures
         shown = "; ".join(failures[:10])
         super().__init__(f"{len(failures)} attachment(s) failed to download ({shown})")
+
+
+class ErasedRecordsRefused(RuntimeError):
+    """A part of a committed export task had to be downloaded again (missing or damaged), and
+    RingCentral's copy holds mailboxes erased since: publishing it would bring erased records back."""
+
+    def __init__(self, task_id: str, index: int, extensions: set[int]) -> None:
+        self.task_id, self.index, self.extensions = task_id, index, extensions
+        names = ", ".join(map(str, sorted(extensions)))
+        super().__init__(
+            f"archive part {index} of export task {task_id} is missing or damaged, and RingCentral's copy "
+            f"still holds the mailbox(es) of erased extension(s) {names}: it was not stored. Restore the "
+            "part from a backup of the archive (the task's manifest names its size and sha256)"
+        )

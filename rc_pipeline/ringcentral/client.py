@@ -18,7 +18,7 @@ import httpx
 
 from .download import DownloadResult, download_to_file
 from .errors import InvalidRequest
-from .multipart import MAX_BULK_IDS, BulkItem, parse_multipart
+from .multipart import MAX_BULK_IDS, BulkItem, in_request_order, parse_multipart
 from .paging import Page, iso_utc, iter_pages, window_params
 from .session import ApiSession, RetryPolicy
 from .settings import RingCentralSettings
@@ -26,6 +26,7 @@ from .shared_budget import DEFAULT_STATE_DIR
 from .throttle import RateLimit, Throttler
 
 MESSAGE_TYPES = ("Fax", "SMS", "VoiceMail", "Pager")
+BULK_JSON = "application/vnd.ringcentral.multipart+json"
 CALL_LOG_VIEWS = ("Simple", "Detailed")
 
 
@@ -197,7 +198,8 @@ class RingCentralClient:
             if len(chunk) == 1:
                 items.append(BulkItem(status=response.status_code, body=response.json()))
             else:
-                items.extend(parse_multipart(response.headers.get("Content-Type", ""), response.content))
+                parts = parse_multipart(response.headers.get("Content-Type", ""), response.content)
+                items.extend(in_request_order(parts, chunk))
         return items
 
     def call_log_sync(
@@ -309,32 +311,49 @@ class RingCentralClient:
     ) -> Any:
         if read_status not in ("Read", "Unread"):
             raise ValueError(f"readStatus must be Read or Unread, got {read_status!r}")
-        ids = [str(i) for i in message_ids]
-        if not ids:
-            raise ValueError("no message ids given")
+        return self._update_messages("PUT", extension_id, message_ids, {"readStatus": read_status})
+
+    def restore_messages(self, extension_id: int | str, message_ids: Sequence[int | str]) -> Any:
+        """Bring messages back from the trash (Deleted -> Alive); purged ones cannot come back."""
+        return self._update_messages("PATCH", extension_id, message_ids, {"availability": "Alive"})
+
+    def _update_messages(
+        self, method: str, extension_id: int | str, message_ids: Sequence[int | str], change: dict[str, Any]
+    ) -> Any:
+        """One id: its updated message. Several (at most 50): a 207 part per id, in order."""
+        ids = _explicit_ids(message_ids, MAX_BULK_IDS)
         path = f"{self._ext(extension_id)}/message-store/{','.join(ids)}"
         if len(ids) == 1:
-            return self.session.request("PUT", path, json={"readStatus": read_status}).json()
-        body = [{"readStatus": read_status} for _ in ids]
-        response = self.session.request("PUT", path, json=body)
-        return parse_multipart(response.headers.get("Content-Type", ""), response.content)
+            return self.session.request(method, path, json=change).json()
+        # RingCentral's bulk syntax: one {resourceId, body} entry per id of the path, in its order.
+        body = [{"resourceId": i, "body": change} for i in ids]
+        response = self.session.request(method, path, json=body, headers={"Content-Type": BULK_JSON})
+        return in_request_order(
+            parse_multipart(response.headers.get("Content-Type", ""), response.content), ids
+        )
 
     def delete_messages(
         self, extension_id: int | str, message_ids: Sequence[int | str], *, purge: bool = False
-    ) -> None:
-        """Delete messages by id: first call marks them Deleted, a second (or purge=True) purges.
+    ) -> list[BulkItem]:
+        """Delete messages by id (at most 50): the first call marks them Deleted, a second (or
+        purge=True) purges. Returns one outcome per id, in order (a 207 answer has its own per id).
 
         RingCentral treats a bulk delete without ids as "delete everything", so an empty list is refused.
         """
-        ids = [str(i) for i in message_ids if str(i).strip()]
-        if not ids:
-            raise ValueError(
-                "no message ids given: refusing a delete that RingCentral would apply to all messages"
-            )
+        ids = _explicit_ids(message_ids, MAX_BULK_IDS)
         params = {"purge": "true"} if purge else None
-        self.session.request(
-            "DELETE", f"{self._ext(extension_id)}/message-store/{','.join(ids)}", params=params
+        # Not repeatable in trash mode: a second delete of a trashed message purges it.
+        response = self.session.request(
+            "DELETE",
+            f"{self._ext(extension_id)}/message-store/{','.join(ids)}",
+            params=params,
+            idempotent=purge,
         )
+        if response.status_code == 207:
+            return in_request_order(
+                parse_multipart(response.headers.get("Content-Type", ""), response.content), ids
+            )
+        return [BulkItem(status=response.status_code, body={}) for _ in ids]
 
     def delete_messages_by_filter(
         self,
@@ -376,3 +395,17 @@ class RingCentralClient:
         size = archive.get("size")
         kwargs.setdefault("expected_size", int(size) if size is not None else None)
         return download_to_file(self.session, uri, dest, **kwargs)
+
+
+def _explicit_ids(ids: Sequence[int | str], limit: int) -> list[str]:
+    """Ids for a path: never empty (RingCentral applies an id-less bulk change to everything), and
+    only digits, so no value can reshape the path (`..`, `?`, `,,`)."""
+    explicit = [str(i).strip() for i in ids]
+    if not explicit or not all(i.isdigit() for i in explicit):
+        raise ValueError(
+            "refusing a message change without explicit numeric ids: RingCentral would apply an id-less "
+            f"one to every message (got {list(ids)[:5]!r})"
+        )
+    if len(explicit) > limit:
+        raise ValueError(f"{len(explicit)} ids in one request; RingCentral accepts at most {limit}")
+    return explicit

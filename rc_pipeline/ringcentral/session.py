@@ -139,11 +139,19 @@ class ApiSession:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
+        idempotent: bool = True,
     ) -> httpx.Response:
-        """Send an API request with bearer auth and the retry rules; raise on any final error."""
+        """Send an API request with bearer auth and the retry rules; raise on any final error.
+
+        A request that is not ``idempotent`` (a second one would do more: moving a trashed message on
+        to purged) is retried only when it cannot have reached RingCentral: a refused connection or a
+        429. After a 5xx or a connection lost mid-request its outcome is unknown, and that is raised.
+        """
         url = self.url(path_or_url)
         self.check_host(url)
-        return self._send(method, url, auth=self._auth, params=params, json=json, headers=headers)
+        return self._send(
+            method, url, auth=self._auth, params=params, json=json, headers=headers, idempotent=idempotent
+        )
 
     @contextmanager
     def stream(
@@ -170,6 +178,7 @@ class ApiSession:
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
         raise_for_status: bool = True,
+        idempotent: bool = True,
     ) -> httpx.Response:
         label = f"{method} {httpx.URL(url).path}"
         attempt = 0
@@ -184,6 +193,13 @@ class ApiSession:
             except httpx.TransportError as exc:
                 with self._stats_lock:
                     self.stats.connection_errors += 1
+                never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                if not idempotent and not never_sent:
+                    raise TransportError(
+                        f"connection lost during a non-repeatable request ({type(exc).__name__}): "
+                        "RingCentral may or may not have applied it",
+                        request=label,
+                    ) from None
                 if attempt >= self.retry.max_attempts:
                     raise TransportError(
                         f"connection failed after {attempt} attempts: {type(exc).__name__}", request=label
@@ -203,7 +219,7 @@ class ApiSession:
             if status >= 500:
                 with self._stats_lock:
                     self.stats.server_errors += 1
-                if attempt >= self.retry.max_attempts:
+                if attempt >= self.retry.max_attempts or not idempotent:
                     return self._fail(response, label, stream, ServerError)
                 if status == 503:
                     delay = retry_after_seconds(response.headers, self.retry.default_503_delay)

@@ -54,6 +54,21 @@ class Account:
         self._deleted_recordings: set[str] = set()
         self._lock = threading.Lock()
 
+    # ---- test support -------------------------------------------------------------------------
+
+    def reset_changes(self) -> None:
+        """Forget every change made through the API, for tests that reuse one simulator.
+
+        Messages get their generated availability and read status (and lastModifiedTime) back,
+        deleted recordings come back, and the retention period returns to `config.retention_period`.
+        Sessions, rate-limit windows, export tasks and the request log are untouched (clear the log
+        with `sim.request_log.clear()`).
+        """
+        self.store.reset()
+        with self._lock:
+            self._deleted_recordings.clear()
+            self.retention_period = self.config.retention_period
+
     # ---- extensions --------------------------------------------------------------------------
 
     @property
@@ -91,7 +106,12 @@ class Account:
             return recording_id in self._deleted_recordings
 
     def delete_recordings(self, recording_ids: list[str]) -> list[str]:
-        """Delete recording files; returns the ids that did not exist (nothing is deleted then)."""
+        """Delete recording files; returns the ids that did not exist (nothing is deleted then).
+
+        Only the audio goes: the call-log records keep their `recording` reference (RingCentral's
+        spec: "deletes the recording file itself, not the record of it in the call log"), whose
+        metadata and content then answer 404. An id already deleted counts as not existing.
+        """
         now_ms = to_ms(now_utc())
         missing = [r for r in recording_ids if self.recording_location(r, now_ms) is None]
         if not missing:

@@ -40,6 +40,8 @@ ROUTES = [
     Route(ACCOUNT + "/call-recordings", routes_calllog.delete_recordings, methods=["DELETE"]),
     Route(EXTENSION + "/message-store", routes_messages.list_messages, methods=["GET"]),
     Route(EXTENSION + "/message-store", routes_messages.delete_by_filter, methods=["DELETE"]),
+    # An empty id segment is the same operation as no segment (never a redirect a client might follow).
+    Route(EXTENSION + "/message-store/", routes_messages.message_store_slash, methods=["GET", "DELETE"]),
     Route(EXTENSION + "/message-store/{messageId}", routes_messages.read_messages, methods=["GET"]),
     Route(
         EXTENSION + "/message-store/{messageId}", routes_messages.update_messages, methods=["PUT", "PATCH"]

@@ -77,18 +77,30 @@ def bulk_ids(raw: str, parameter: str) -> list[str]:
     return ids
 
 
+def note_ids(request: Request, ids: list[str] | tuple[str, ...]) -> None:
+    """Record the ids a request addressed in its request-log entry (see RequestLogEntry.ids).
+
+    Routes call this for ids only they can read (a body); call it before validating their number, so
+    a refused request is logged with what it carried.
+    """
+    entry = request.scope.get("state", {}).get("log_entry")
+    if entry is not None:
+        entry["ids"] = tuple(ids)
+
+
 class BulkLimit(Exception):
     """More ids than a bulk request may carry; answered as 400 CMN-106."""
 
-    def __init__(self, parameter: str, count: int) -> None:
-        super().__init__(f"Too many ids in [{parameter}]: {count}, at most {MAX_BULK_IDS} are allowed")
+    def __init__(self, parameter: str, count: int, limit: int = MAX_BULK_IDS) -> None:
+        super().__init__(f"Too many ids in [{parameter}]: {count}, at most {limit} are allowed")
         self.parameter = parameter
 
 
-def multipart_mixed(parts: list[tuple[str, int, dict]]) -> Response:
+def multipart_mixed(parts: list[tuple[str, int, dict | None]]) -> Response:
     """RingCentral's bulk answer: 207 multipart/mixed, a status part then one JSON part per id.
 
-    `parts` holds (href, status, body) per requested id, in request order.
+    `parts` holds (href, status, body) per requested id, in request order; a None body (a 204 part
+    of a bulk delete) is an empty part.
     """
     boundary = f"Boundary_{secrets.token_hex(6)}"
     status_part = {
@@ -97,10 +109,8 @@ def multipart_mixed(parts: list[tuple[str, int, dict]]) -> Response:
             for href, status, _ in parts
         ]
     }
-    chunks = [status_part] + [body for _, _, body in parts]
-    text = "".join(
-        f"--{boundary}\r\nContent-Type: application/json\r\n\r\n{json.dumps(c)}\r\n" for c in chunks
-    )
+    chunks = [json.dumps(status_part)] + ["" if body is None else json.dumps(body) for _, _, body in parts]
+    text = "".join(f"--{boundary}\r\nContent-Type: application/json\r\n\r\n{c}\r\n" for c in chunks)
     text += f"--{boundary}--\r\n"
     return Response(text.encode(), status_code=207, media_type=f"multipart/mixed; boundary={boundary}")
 

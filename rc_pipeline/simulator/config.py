@@ -109,7 +109,11 @@ class SimulatorConfig:
     export_fail_pattern: tuple[str, ...] = ()
     max_running_exports: int = 2
 
+    # The message store's retention (GET/PUT message-store-configuration, 7..90 days) until changed
+    # through the API; Account.reset_changes() returns to it.
     retention_period: int = 90
+    # A HIPAA account: service-info lists serviceFeatures[] {"featureName": "HipaaCompliance",
+    # "enabled": true}. (False: the feature is listed, disabled.)
     hipaa: bool = False
     faults: FaultConfig = field(default_factory=FaultConfig)
 

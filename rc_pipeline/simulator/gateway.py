@@ -64,6 +64,25 @@ def basic_client(header: str) -> tuple[str, str] | None:
     return (client_id, secret) if sep else None
 
 
+def path_ids(op: Operation | None, path: str) -> tuple[str, ...] | None:
+    """The message ids a message-store request names in its path, for the request log.
+
+    `.../message-store/{ids}`: the comma-separated ids ("," gives ()); None for "*" (the ids are in
+    the body: the route records them). `DELETE .../message-store/` (an empty id segment, which
+    RingCentral treats as "every message"): (). Other operations: None.
+    """
+    if op is None:
+        return None
+    if op.path_template.endswith("/message-store/{messageId}"):
+        segment = path.rstrip("/").rsplit("/", 1)[-1]
+        if segment == "*":
+            return None
+        return tuple(part for part in segment.split(",") if part)
+    if op.operation_id == "deleteMessageByFilter" and path.endswith("/"):
+        return ()
+    return None
+
+
 class Gateway:
     """ASGI wrapper for one host ('platform' or 'media') of a simulator."""
 
@@ -93,6 +112,9 @@ class Gateway:
             "status": 0,
             "authorization": "authorization" in headers,
             "fault": None,
+            "operation": op.operation_id if op else None,
+            "route": op.path_template if op else None,
+            "ids": path_ids(op, path),
         }
         committed: list[bool] = []
 
@@ -186,7 +208,8 @@ class Gateway:
                 return
 
         scope.setdefault("state", {})
-        scope["state"].update(session=session, operation=op, sim=state, host=self.host)
+        # `log_entry` lets a route record what only it can read (the ids of a body; see note_ids).
+        scope["state"].update(session=session, operation=op, sim=state, host=self.host, log_entry=entry)
         truncate = fault is not None and fault.kind == "truncate"
         await self._forward(scope, receive, send, cycle, rate, entry, truncate)
 

@@ -16,7 +16,7 @@ from rc_pipeline.simulator import media
 from rc_pipeline.simulator.calllog import day_of_ms, day_start_ms
 from rc_pipeline.simulator.directory import Extension
 from rc_pipeline.simulator.media import BinaryContent
-from rc_pipeline.simulator.timefmt import iso_ms
+from rc_pipeline.simulator.timefmt import iso_ms, parse_iso
 
 DAY_MS = 86_400_000
 PER_DAY_SPAN = 10_000  # messages per extension per day an id can address
@@ -327,14 +327,21 @@ class MessageStore:
     def _set(
         self, msg: dict, now_ms: int, availability: str | None = None, read_status: str | None = None
     ) -> None:
+        """Apply a change; every change moves lastModifiedTime forward (never backwards or in place)."""
+        previous = round(parse_iso(msg["lastModifiedTime"]).timestamp() * 1000)
         with self._lock:
-            state = self._state.get(msg["id"]) or _State(msg["availability"], msg["readStatus"], now_ms)
+            state = self._state.get(msg["id"]) or _State(msg["availability"], msg["readStatus"], previous)
             if availability is not None:
                 state.availability = availability
             if read_status is not None:
                 state.read_status = read_status
-            state.modified_ms = now_ms
+            state.modified_ms = max(now_ms, state.modified_ms + 1)
             self._state[msg["id"]] = state
+
+    def reset(self) -> None:
+        """Forget every change made through the API: messages are as generated again."""
+        with self._lock:
+            self._state.clear()
 
     def update(
         self, message_id: int, now_ms: int, read_status: str | None, availability: str | None
@@ -354,6 +361,17 @@ class MessageStore:
         target = "Purged" if purge or msg["availability"] == "Deleted" else "Deleted"
         self._set(msg, now_ms, availability=target)
         return True
+
+    def delete_all(self, ext: Extension, now_ms: int, types: set[str], purge: bool) -> int:
+        """A delete by id without ids (RingCentral: "all your messages will be deleted/purged").
+
+        Each message of the mailbox (of `types`, all when empty) goes one step, exactly as if its id
+        had been given: Alive -> Deleted, Deleted -> Purged (both -> Purged with purge=True).
+        """
+        count = 0
+        for msg in self.list(ext, 0, now_ms + 1, now_ms, types=types, availability=("Alive", "Deleted")):
+            count += int(self.delete(msg["id"], now_ms, purge))
+        return count
 
     def delete_matching(
         self, ext: Extension, to_ms: int, now_ms: int, types: set[str], conversations: set[str], purge: bool

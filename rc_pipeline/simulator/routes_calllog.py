@@ -26,6 +26,7 @@ from rc_pipeline.simulator.common import (
     extension,
     json_body,
     multipart_mixed,
+    note_ids,
     ok,
     self_uri,
     sim,
@@ -313,9 +314,18 @@ async def recording_content(request: Request) -> Response:
 
 
 async def delete_recordings(request: Request) -> Response:
+    """DELETE /call-recordings {"records": [ids]}: 1..100 ids; 204; the call-log records stay.
+
+    Unknown (or already deleted) ids: the spec declares a 404 for the operation but says nothing of a
+    request mixing known and unknown ids. We answer all-or-nothing: 404 CMN-102 naming every unknown
+    id in `parameterValue` (comma-separated), and nothing is deleted. A client must therefore send only
+    ids it has just seen, and treat a 404 as "re-check these ids", never as "all gone".
+    """
     acc = account(request)
     body = await json_body(request)
     records = body.get("records") if isinstance(body, dict) else None
+    if isinstance(records, list):
+        note_ids(request, [str(r) for r in records])
     if not isinstance(records, list) or not records or len(records) > 100:
         raise ParamError("records", None, 'Body must be {"records": [<recording id>, ...]} with 1..100 ids')
     if not all(isinstance(r, str) and r for r in records):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from rc_pipeline.storage.blobs import BlobPaths
 from rc_pipeline.storage.checksum import file_sha256
+from rc_pipeline.storage.control_paths import ControlPaths
 from rc_pipeline.storage.layout import WAREHOUSE_FILE
 from rc_pipeline.storage.message_paths import MessageStorePaths
 from rc_pipeline.storage.raw import RawPartitions, page_line
@@ -15,7 +16,7 @@ from rc_pipeline.storage.tables import ParquetTables
 __all__ = ["ArchiveStorage", "file_sha256", "page_line"]
 
 
-class ArchiveStorage(RawPartitions, ParquetTables, BlobPaths, MessageStorePaths):
+class ArchiveStorage(RawPartitions, ParquetTables, BlobPaths, MessageStorePaths, ControlPaths):
     """The archive at ``root`` (a local path or an fsspec URL such as ``s3://bucket/prefix``).
 
     All path decisions live here (see `rc_pipeline.storage.layout` for the tree). Paths
@@ -23,7 +24,7 @@ class ArchiveStorage(RawPartitions, ParquetTables, BlobPaths, MessageStorePaths)
     for object stores (use `url` for a protocol-qualified form).
 
     Each layer of the archive is its own module built on `StorageCore` (raw pages, Parquet
-    tables, blobs, message store); this class only joins them and adds the warehouse location.
+    tables, blobs, message store, control); this class only joins them and adds the warehouse location.
     """
 
     @property

@@ -140,3 +140,37 @@ def staged_local_file(path: str, fs: fsspec.AbstractFileSystem | None = None) ->
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(local_tmp)
+
+
+def create_exclusive(path: str, data: bytes, fs: fsspec.AbstractFileSystem | None = None) -> bool:
+    """Publish ``data`` at ``path`` whole, only if nothing is there yet; False when ``path`` exists.
+
+    What an append-only log needs from a filesystem that cannot append: two writers racing for the
+    same name, exactly one wins and the loser learns it. Locally the bytes are written and fsynced
+    under a temp name, then hard-linked into place (``link`` fails if the name exists). Elsewhere an
+    exclusive create ("xb", a conditional PUT on object stores that support it).
+    """
+    fs = fs or _local_fs()
+    if is_local(fs):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = temp_sibling(path)
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            _fsync_dir(os.path.dirname(path))
+            return True
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(tmp)
+    try:
+        with fs.open(path, "xb") as handle:
+            handle.write(data)
+    except FileExistsError:
+        return False
+    return True

@@ -16,7 +16,13 @@ from typing import IO, Any
 
 from fsspec.core import url_to_fs
 
-from rc_pipeline.storage.atomic import atomic_open, atomic_write_bytes, is_local, staged_local_file
+from rc_pipeline.storage.atomic import (
+    atomic_open,
+    atomic_write_bytes,
+    create_exclusive,
+    is_local,
+    staged_local_file,
+)
 from rc_pipeline.storage.checksum import file_sha256
 from rc_pipeline.storage.layout import PARTITION_FILE, Dataset, parse_partition_dir_name, partition_dir_name
 from rc_pipeline.storage.verify import FileCheck, verify_file
@@ -87,6 +93,10 @@ class StorageCore:
     def atomic_write_bytes(self, path: str, data: bytes) -> None:
         """Write ``data`` to ``path`` atomically."""
         atomic_write_bytes(path, data, fs=self.fs)
+
+    def create_exclusive(self, path: str, data: bytes) -> bool:
+        """Write ``path`` whole unless it exists (False then): see `atomic.create_exclusive`."""
+        return create_exclusive(path, data, fs=self.fs)
 
     @contextlib.contextmanager
     def staged_file(self, path: str) -> Iterator[Path]:

@@ -37,6 +37,10 @@ fsspec URL such as ``s3://bucket/prefix``)::
     ├── message_store/content/YYYY/MM/DD/<messageId>/<attachmentId>.<ext>
     ├── state/message_store_export/date=YYYY-MM-DD.json   export task state the sensor reads
     ├── state/message_store_export/.lease       one export poller/submitter at a time
+    ├── control/                                control at the source (never rebuilt: evidence)
+    │   ├── audit/<seq:012d>.json               hash-chained audit trail, one object per entry
+    │   ├── holds/<holdId>.json                 legal holds (released ones stay, marked released)
+    │   └── retention/snapshot=YYYY-MM-DD.json  RingCentral's retention settings as read that day
     └── warehouse.duckdb                        local roots only; remote roots configure a local path
 
 Partition keys are calendar days in the pipeline's timezone (RC_TIMEZONE). Temporary files are siblings of their
@@ -102,6 +106,9 @@ ATTACHMENT_INDEX_FILE = "attachments.json"
 EXPORT_STATE_DIR = "state/message_store_export"
 # Beside the state files it guards; dot-named because readers ignore dot files (see the tree above).
 EXPORT_LEASE_FILE = ".lease"
+AUDIT_DIR = "control/audit"
+HOLDS_DIR = "control/holds"
+RETENTION_DIR = "control/retention"
 WAREHOUSE_FILE = "warehouse.duckdb"
 TEMP_PREFIX = ".tmp-"
 RAW_DATASETS = frozenset(

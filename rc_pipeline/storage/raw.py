@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
+from typing import IO
 
 from rc_pipeline.storage.atomic import atomic_open
 from rc_pipeline.storage.checksum import HashingWriter
@@ -49,6 +50,28 @@ def page_counts(line: bytes) -> tuple[int, int | None]:
     return (len(records) if isinstance(records, list) else 0), (
         int(reported) if isinstance(reported, int) else None
     )
+
+
+def write_page_lines(
+    handle: IO[bytes], pages: Iterable[bytes | str], counts: dict[str, int | None]
+) -> HashingWriter:
+    """Write ``pages`` into ``handle`` as the archive stores them (gzip NDJSON, one page a line) and
+    count pages and records into ``counts``; returns the hasher of the bytes written.
+
+    mtime=0 and no file name: the gzip header would otherwise embed the write time and re-runs differ.
+    """
+    hashing = HashingWriter(handle)
+    with gzip.GzipFile(filename="", mode="wb", fileobj=hashing, compresslevel=_GZIP_LEVEL, mtime=0) as gz:
+        for page in pages:
+            line = page_line(page)
+            gz.write(line)
+            gz.write(b"\n")
+            received, reported = page_counts(line)
+            counts["pages"] = int(counts["pages"] or 0) + 1
+            counts["received"] = int(counts["received"] or 0) + received
+            if counts["reported"] is None:
+                counts["reported"] = reported
+    return hashing
 
 
 class RawPartitions(StorageCore):
@@ -103,23 +126,7 @@ class RawPartitions(StorageCore):
                 self.fs.mv(pages_path, self.superseded_pages_path(day, stamp, dataset))
 
         with atomic_open(pages_path, "wb", fs=self.fs, before_publish=retract_old_manifest) as handle:
-            # mtime=0: the gzip header otherwise embeds the write time and re-runs differ.
-            with gzip.GzipFile(
-                filename="",
-                mode="wb",
-                fileobj=(hashing := HashingWriter(handle)),
-                compresslevel=_GZIP_LEVEL,
-                mtime=0,
-            ) as gz:
-                for page in pages:
-                    line = page_line(page)
-                    gz.write(line)
-                    gz.write(b"\n")
-                    received, reported = page_counts(line)
-                    counts["pages"] += 1
-                    counts["received"] += received
-                    if counts["reported"] is None:
-                        counts["reported"] = reported
+            hashing = write_page_lines(handle, pages, counts)
         manifest = RawManifest(
             window_start=iso(window_start),
             window_end=iso(window_end),

@@ -1,0 +1,1 @@
+"""Control at the source: retention, legal holds, purge."""
