@@ -7,19 +7,28 @@ import threading
 from datetime import datetime
 
 from rc_pipeline.simulator import media
-from rc_pipeline.simulator.calllog import CallFilter, CallLog, RecordingRef
+from rc_pipeline.simulator.calllog import CallFilter, CallLog, RecordingRef, day_of_ms
+from rc_pipeline.simulator.clock import SimClock
 from rc_pipeline.simulator.config import SimulatorConfig
 from rc_pipeline.simulator.directory import Extension, build_extensions, extension_record
 from rc_pipeline.simulator.media import BinaryContent
 from rc_pipeline.simulator.messages import MessageStore
-from rc_pipeline.simulator.timefmt import now_utc, to_ms
+from rc_pipeline.simulator.timefmt import to_ms
 
 
 class Account:
-    """One RingCentral account generated from `config.seed`; only API-made changes are stored."""
+    """One RingCentral account generated from `config.seed`; only API-made changes are stored.
 
-    def __init__(self, config: SimulatorConfig, base_url: str, media_url: str) -> None:
+    Its history is anchored: the first day with traffic is fixed when the account is created
+    (`config.days` before the simulated today), and advancing `clock` adds new days of traffic.
+    """
+
+    def __init__(
+        self, config: SimulatorConfig, base_url: str, media_url: str, clock: SimClock | None = None
+    ) -> None:
         self.config = config
+        self.clock = clock if clock is not None else SimClock()
+        self.first_day = day_of_ms(self.clock.now_ms()) - config.days
         self.base_url = base_url
         self.media_url = media_url
         rng = random.Random(f"{config.seed}:account")
@@ -34,7 +43,7 @@ class Account:
             account_id=self.account_id,
             extensions=self._extensions,
             calls_per_day=config.calls_per_day,
-            days=config.days,
+            first_day=self.first_day,
             recording_share=config.recording_share,
             visibility_delay=config.call_visibility_delay,
             recording_attach_delay=config.recording_attach_delay,
@@ -46,7 +55,7 @@ class Account:
             account_id=self.account_id,
             extensions=self._extensions,
             per_day=config.messages_per_day,
-            days=config.days,
+            first_day=self.first_day,
             base_url=base_url,
             media_url=media_url,
         )
@@ -95,7 +104,7 @@ class Account:
         "Right now" matters: recordings attach `recording_attach_delay` after a call appears, so two
         calls of this a few minutes apart can differ exactly as two listings would.
         """
-        now_ms = to_ms(now_utc())
+        now_ms = self.clock.now_ms()
         return [
             self.calls.render(sk.day, i, view, now_ms=now_ms)
             for sk, i in self.calls.iter_matches(to_ms(date_from), to_ms(date_to), now_ms, CallFilter())
@@ -112,7 +121,7 @@ class Account:
         spec: "deletes the recording file itself, not the record of it in the call log"), whose
         metadata and content then answer 404. An id already deleted counts as not existing.
         """
-        now_ms = to_ms(now_utc())
+        now_ms = self.clock.now_ms()
         missing = [r for r in recording_ids if self.recording_location(r, now_ms) is None]
         if not missing:
             with self._lock:
@@ -129,12 +138,12 @@ class Account:
         """Id of the recording sized `config.large_recording_bytes` (None when that is not set)."""
         if not self.config.large_recording_bytes:
             return None
-        found = self.calls.designated_large_recording(to_ms(now_utc()))
+        found = self.calls.designated_large_recording(self.clock.now_ms())
         return self.calls.recording_id(*found) if found else None
 
     def recording_body(self, recording_id: str) -> BinaryContent | None:
         """The recording's audio, or None when there is no such (live) recording."""
-        found = self.recording_location(recording_id, to_ms(now_utc()))
+        found = self.recording_location(recording_id, self.clock.now_ms())
         if found is None:
             return None
         content_type, size = self.calls.recording_format(found)
@@ -182,11 +191,11 @@ class Account:
         if ext is None:
             raise KeyError(extension_id)
         return self.store.list(
-            ext, to_ms(date_from), to_ms(date_to), to_ms(now_utc()), availability=availability
+            ext, to_ms(date_from), to_ms(date_to), self.clock.now_ms(), availability=availability
         )
 
     def attachment_body(self, message_id: int, attachment_id: int) -> BinaryContent | None:
-        return self.store.attachment(message_id, attachment_id, to_ms(now_utc()))
+        return self.store.attachment(message_id, attachment_id, self.clock.now_ms())
 
     def attachment_content(self, message_id: int | str, attachment_id: int | str) -> tuple[bytes, str]:
         """An attachment's (bytes, content type). Raises KeyError if there is none."""

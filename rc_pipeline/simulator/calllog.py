@@ -138,7 +138,7 @@ class CallLog:
         account_id: str,
         extensions: list[Extension],
         calls_per_day: int,
-        days: int,
+        first_day: int,
         recording_share: float,
         visibility_delay: float,
         recording_attach_delay: float,
@@ -149,7 +149,7 @@ class CallLog:
         self.account_id = account_id
         self.extensions = extensions
         self.calls_per_day = calls_per_day
-        self.days = days
+        self.first_day = first_day
         self.recording_share = recording_share
         self.delay_ms = int(visibility_delay * 1000)
         self.attach_delay_ms = int(recording_attach_delay * 1000)
@@ -167,8 +167,8 @@ class CallLog:
     # ---- time window -------------------------------------------------------------------------
 
     def history_start_ms(self, now_ms: int) -> int:
-        """Oldest instant with calls: midnight UTC `days` days before today."""
-        return day_start_ms(day_of_ms(now_ms) - self.days)
+        """Oldest instant with calls: midnight UTC of the account's first day (fixed at creation)."""
+        return day_start_ms(self.first_day)
 
     # ---- skeletons ---------------------------------------------------------------------------
 
@@ -536,7 +536,7 @@ class CallLog:
     def designated_large_recording(self, now_ms: int) -> tuple[int, int] | None:
         """The call whose recording becomes the oversized one: the newest kept recording before today."""
         today = day_of_ms(now_ms)
-        for day in range(today - 1, today - self.days - 1, -1):
+        for day in range(today - 1, self.first_day - 1, -1):
             sk = self.skeleton(day)
             for i in range(len(sk)):
                 if self.listed_recording(sk, i, now_ms) in KEPT:

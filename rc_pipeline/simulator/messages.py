@@ -56,7 +56,7 @@ class MessageStore:
         account_id: str,
         extensions: list[Extension],
         per_day: int,
-        days: int,
+        first_day: int,
         base_url: str,
         media_url: str,
     ) -> None:
@@ -65,7 +65,7 @@ class MessageStore:
         self.extensions = extensions
         self.by_id = {e.id: e for e in extensions}
         self.per_day = per_day
-        self.days = days
+        self.first_day = first_day
         self.base_url = base_url
         self.media_url = media_url
         self._cache: OrderedDict[tuple[int, int], list[dict]] = OrderedDict()
@@ -85,7 +85,8 @@ class MessageStore:
         return day, self.extensions[ext_index], i
 
     def history_start_day(self, now_ms: int) -> int:
-        return day_of_ms(now_ms) - self.days
+        """The mailbox's first day with messages (the account's first day, fixed at creation)."""
+        return self.first_day
 
     # ---- generation --------------------------------------------------------------------------
 
