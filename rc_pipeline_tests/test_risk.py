@@ -60,7 +60,7 @@ def of_type(report: RiskReport, data_type: str) -> list:
 
 
 def test_recordings_near_their_90_day_deadline_are_counted_archived_or_not(make_simulator, tmp_path):
-    sim = make_simulator()
+    sim = make_simulator(extensions=4, calls_per_day=20, messages_per_day=1)
     day = yesterday()
     archive(sim, str(tmp_path), [day])
     storage = ArchiveStorage(str(tmp_path))
@@ -139,7 +139,7 @@ def test_a_voicemail_box_near_its_limit_puts_its_oldest_voicemail_at_risk(make_s
 
 
 def test_hipaa_account_uses_30_days_for_recordings_and_received_faxes(make_simulator, tmp_path):
-    sim = make_simulator(hipaa=True)
+    sim = make_simulator(hipaa=True, extensions=4, calls_per_day=5)
     defs = pipeline_for(sim, str(tmp_path), start_date=yesterday().isoformat())
     with dg.instance_for_test() as instance:
         snapshot_extensions(defs, instance)
@@ -166,7 +166,7 @@ def test_hipaa_account_uses_30_days_for_recordings_and_received_faxes(make_simul
 
 def test_the_daily_asset_and_check_and_the_cli_report_the_same(make_simulator, tmp_path, monkeypatch, capsys):
     # Fax and voicemail kept 7 days: everything the account holds is at risk within the week.
-    sim = make_simulator(retention_period=7)
+    sim = make_simulator(retention_period=7, days=2, extensions=4, calls_per_day=5, messages_per_day=2)
     day = yesterday()
     now = datetime.now(UTC)
     days = sorted(

@@ -83,3 +83,48 @@ def test_count_limits_drop_the_oldest_beyond_the_limit():
     assert rules.over_limit(3, 200, arriving=500) == 3
     with pytest.raises(ValueError, match="must not be negative"):
         rules.over_limit(-1, 200)
+
+
+# --------------------------------------------------------------- deadlines of listed messages (no I/O)
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def _message(n: int, data_type: str, days_old: float, *, box: str | None = None, alive: bool = True):
+    from rc_pipeline.risk.assess import SourceMessage
+
+    created = NOW - timedelta(days=days_old)
+    return SourceMessage(str(n), 1, data_type, created, box or data_type, alive)
+
+
+def test_count_deadlines_drop_the_oldest_spread_over_the_horizon():
+    from rc_pipeline.risk.assess import count_deadlines
+
+    box = [(NOW - timedelta(days=10 - i), str(i)) for i in range(10)]
+    # 10 held, limit 9: the oldest is over now; 1 arrived in the last day, so one more goes within it.
+    deadlines = count_deadlines(box, 9, NOW, 1)
+    assert deadlines == {"0": NOW, "1": NOW + timedelta(hours=12)}
+    assert count_deadlines(box, 20, NOW, 1) == {}
+
+
+def test_message_deadlines_take_the_earlier_of_time_and_count_and_skip_the_trash_for_counts():
+    from rc_pipeline.risk.assess import message_deadlines
+
+    account = AccountRetention(retention_period_days=30)
+    limit = rules.VOICEMAIL_BOX_LIMIT
+    voicemail = [_message(i, rules.VOICEMAIL, 20 - i * 0.01) for i in range(limit + 1)]
+    trashed = _message(9_999, rules.VOICEMAIL, 25, alive=False)
+    sms = [_message(10_000 + i, rules.SMS, 100, box="sms:Inbound") for i in range(3)]
+    fax = _message(20_000, rules.FAX_SENT, 29.5)
+    found = {m.id: (deadline, rule) for m, deadline, rule in message_deadlines(
+        [*voicemail, trashed, *sms, fax], account, NOW, 7
+    )}  # fmt: skip
+    # One voicemail over the box limit (the trashed one does not count): the oldest, now.
+    assert found["0"] == (NOW, "count")
+    # The trashed voicemail still expires by the period (30 days): 5 days from now.
+    assert found["9999"] == (NOW + timedelta(days=5), "time")
+    # A sent fax: 30 days (the period is not shorter).
+    assert found["20000"] == (NOW + timedelta(hours=12), "time")
+    # SMS: no time limit and the folder is far below 5,000.
+    assert not {"10000", "10001", "10002"} & set(found)
+    assert "1" not in found

@@ -195,9 +195,11 @@ def count_deadlines(
     deadlines = {}
     for index, (_, key) in enumerate(ordered[:dropped]):
         pushed = index - already + 1
-        # The k-th arrival is expected in the middle of the k-th equal slice of the horizon.
-        slices = (pushed - 0.5) / arriving
-        deadlines[key] = now if pushed <= 0 else now + timedelta(days=horizon_days) * slices
+        if pushed <= 0:
+            deadlines[key] = now
+        else:
+            # The k-th arrival is expected in the middle of the k-th equal slice of the horizon.
+            deadlines[key] = now + timedelta(days=horizon_days) * (pushed - 0.5) / arriving
     return deadlines
 
 
