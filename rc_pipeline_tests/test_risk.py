@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
+import pytest
 
 from rc_pipeline.defs.names import NOTHING_AT_RISK_UNARCHIVED, RETENTION_RISK, RISK_JOB
 from rc_pipeline.defs.resources import close_shared_clients
@@ -228,3 +229,14 @@ def test_the_daily_asset_and_check_and_the_cli_report_the_same(make_simulator, t
     assert passed, metadata
     assert metadata["not_archived"] == 0 and metadata["at_risk"] > 0
     assert risk_command(["--at", at]) == 0
+
+
+def test_cli_help_states_the_exit_code_and_bad_input_is_refused_before_any_request(capsys):
+    with pytest.raises(SystemExit) as exited:
+        risk_command(["--help"])
+    assert exited.value.code == 0
+    assert "Exit code 0 when nothing at risk is missing" in " ".join(capsys.readouterr().out.split())
+    for bad in (["--horizon", "0"], ["--horizon", "week"], ["--at", "2026-05-01T00:00:00"]):
+        with pytest.raises(SystemExit) as exited:
+            risk_command(bad)
+        assert exited.value.code == 2

@@ -41,7 +41,9 @@ SOURCE_LOOKBACK_DAYS = 3650
 # The message types listed at the source (Pager has no documented limit).
 LISTED_TYPES = ("VoiceMail", "Fax", "SMS")
 PAGE_SIZE = 1000
-MESSAGE_DATA_TYPES = (rules.VOICEMAIL, rules.FAX_SENT, rules.FAX_RECEIVED, rules.SMS)
+# An unknown day's items are estimated from the archived days of its window, else from this many of
+# the archive's latest days.
+ESTIMATE_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ class RiskReport:
     mailboxes_listed: int = 0
     mailboxes_gone: list[int] = field(default_factory=list)
     source_requests: dict[str, int] = field(default_factory=dict)
+    # What limits the answer (e.g. no directory snapshot, so no mailbox was listed).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def horizon_end(self) -> datetime:
@@ -407,6 +411,10 @@ class _CallSide:
             if deadline < report.horizon_end:
                 day, extension_id = self._located[key]
                 self._add(data_type, key, extension_id, day, deadline, "count")
+        if unknown and not counts:
+            # Nothing archived in the window to go by: the archive's latest days instead.
+            recent = sorted(self.archived_days)[-ESTIMATE_DAYS:]
+            counts = [len(self._entries(data_type, self.day(d))) for d in recent]
         self._unknown(data_type, unknown, retention, _estimate(counts))
 
     def _entries(self, data_type: str, day: CallDay) -> list[tuple[str, ArchivedCall, int | None]]:
@@ -459,6 +467,11 @@ def assess_risk(
     lookup = ArchiveLookup(storage)
     zone = ZoneInfo(tz)
     boxes = mailboxes(storage)
+    if not boxes:
+        report.notes.append(
+            "no directory snapshot in the archive: no mailbox was listed, so voicemail, fax and SMS "
+            "are not assessed (materialise `extensions` first)"
+        )
     for index, extension_id in enumerate(boxes, 1):
         try:
             listed = list_mailbox(client, extension_id, now)

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from rc_pipeline.control.cli_support import account_client, archive
 from rc_pipeline.risk.assess import assess_risk
 from rc_pipeline.risk.report import format_report, report_json
-from rc_pipeline.settings import PipelineSettings, read
+from rc_pipeline.settings import SETTINGS, PipelineSettings, read
 
 # Exit codes: 0 nothing at risk unarchived, 1 something is (or a day of the window is not archived).
 AT_RISK_EXIT = 1
@@ -27,6 +27,17 @@ def _moment(text: str) -> datetime:
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no timezone; add Z or an offset")
     return moment
+
+
+def _horizon(text: str) -> int:
+    setting = SETTINGS["RC_RISK_HORIZON_DAYS"]
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
+    if not setting.low <= days <= setting.high:
+        raise argparse.ArgumentTypeError(f"{days} is outside {setting.low:g}..{setting.high:g} days")
+    return days
 
 
 def risk_command(argv: Sequence[str]) -> int:
@@ -45,7 +56,7 @@ def risk_command(argv: Sequence[str]) -> int:
     )
     parser.add_argument(
         "--horizon",
-        type=int,
+        type=_horizon,
         default=None,
         metavar="DAYS",
         help="days ahead to look (default RC_RISK_HORIZON_DAYS, 7)",

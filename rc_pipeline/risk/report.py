@@ -44,7 +44,9 @@ def unknown_lines(report: RiskReport) -> list[str]:
     lines = []
     for (data_type, before_start), days in sorted(groups.items()):
         estimates = [d.estimate for d in days if d.estimate is not None]
-        estimate = f"~{sum(estimates)} item(s) estimated" if estimates else "count unknown"
+        estimate = (
+            f"about {sum(estimates)} item(s), estimated from archived days" if estimates else "count unknown"
+        )
         where = (
             "before the archive's first day (not counted as a failure)" if before_start else "NOT archived"
         )
@@ -70,6 +72,7 @@ def format_report(report: RiskReport) -> str:
     requests = ", ".join(f"{n} {group}" for group, n in sorted(report.source_requests.items())) or "none"
     gone = f"; {len(report.mailboxes_gone)} gone at the source" if report.mailboxes_gone else ""
     parts += ["", f"Source reads: {requests} request(s); {report.mailboxes_listed} mailbox(es) listed{gone}."]
+    parts += [f"Note: {note}." for note in report.notes]
     if report.ok:
         parts.append("OK: everything RingCentral drops within the horizon is archived and verified.")
     else:
@@ -132,6 +135,7 @@ def report_json(report: RiskReport) -> dict[str, Any]:
             }
             for i in report.unarchived
         ],
+        "notes": report.notes,
         "mailboxes_listed": report.mailboxes_listed,
         "mailboxes_gone": report.mailboxes_gone,
         "source_requests": report.source_requests,
