@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from ..metadata import SHOWN_IDS
 from ..names import NOTHING_AT_RISK_UNARCHIVED, RETENTION_RISK
 from ..partitions import partition_window
 from ..resources import ArchiveResource
@@ -22,7 +23,17 @@ def build_risk_checks(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetCheck
         context: dg.AssetCheckExecutionContext, archive: ArchiveResource
     ) -> dg.AssetCheckResult:
         storage = archive.storage()
-        report = storage.read_json(storage.risk_report_path(partition_window(context).day))
+        path = storage.risk_report_path(partition_window(context).day)
+        try:
+            report = storage.read_json(path)
+        except FileNotFoundError:
+            return dg.AssetCheckResult(
+                passed=False,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={
+                    "problem": f"no report at {path}: materialise {RETENTION_RISK.to_user_string()} first"
+                },
+            )
         counts = report["counts"]
         not_archived = [
             f"{i['data_type']} {i['id']} (extension {i['extension_id']})" for i in report["not_archived"]
@@ -34,7 +45,8 @@ def build_risk_checks(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetCheck
                 **{name: dg.MetadataValue.int(value) for name, value in counts.items()},
                 "earliest_deadline": report["earliest_deadline"] or "-",
                 "earliest_unarchived_deadline": report["earliest_unarchived_deadline"] or "-",
-                "not_archived_items": dg.MetadataValue.json(not_archived[:50]),
+                # Earliest deadline first: what to archive next.
+                "not_archived_items": dg.MetadataValue.json(not_archived[:SHOWN_IDS]),
                 "unknown_days_in_archive_range": dg.MetadataValue.json(
                     [
                         d["data_type"] + " " + d["day"]
