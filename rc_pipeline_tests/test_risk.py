@@ -12,8 +12,9 @@ import pytest
 from rc_pipeline.defs.names import NOTHING_AT_RISK_UNARCHIVED, RETENTION_RISK, RISK_JOB
 from rc_pipeline.defs.resources import close_shared_clients
 from rc_pipeline.risk import rules
-from rc_pipeline.risk.assess import RiskReport, assess_risk
+from rc_pipeline.risk.assess import assess_risk
 from rc_pipeline.risk.command import risk_command
+from rc_pipeline.risk.model import RiskReport
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline_tests.controlhelpers import client_for
 from rc_pipeline_tests.messagehelpers import snapshot_extensions, window_of

@@ -91,14 +91,14 @@ NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 def _message(n: int, data_type: str, days_old: float, *, box: str | None = None, alive: bool = True):
-    from rc_pipeline.risk.assess import SourceMessage
+    from rc_pipeline.risk.messages import SourceMessage
 
     created = NOW - timedelta(days=days_old)
     return SourceMessage(str(n), 1, data_type, created, box or data_type, alive)
 
 
 def test_count_deadlines_drop_the_oldest_spread_over_the_horizon():
-    from rc_pipeline.risk.assess import count_deadlines
+    from rc_pipeline.risk.rules import count_deadlines
 
     box = [(NOW - timedelta(days=10 - i), str(i)) for i in range(10)]
     # 10 held, limit 9: the oldest is over now; 1 arrived in the last day, so one more goes within it.
@@ -108,7 +108,7 @@ def test_count_deadlines_drop_the_oldest_spread_over_the_horizon():
 
 
 def test_message_deadlines_take_the_earlier_of_time_and_count_and_skip_the_trash_for_counts():
-    from rc_pipeline.risk.assess import message_deadlines
+    from rc_pipeline.risk.messages import message_deadlines
 
     account = AccountRetention(retention_period_days=30)
     limit = rules.VOICEMAIL_BOX_LIMIT

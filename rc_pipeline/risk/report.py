@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rc_pipeline.control.retention import format_days
-from rc_pipeline.risk.assess import RiskReport
+from rc_pipeline.risk.model import RiskReport
 
 COLUMNS = ("data type", "extension", "at risk", "archived+verified", "NOT archived", "earliest deadline")
 

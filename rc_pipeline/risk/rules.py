@@ -11,6 +11,7 @@ period, counts) and get deadlines and counts back. All times are UTC-aware datet
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -135,3 +136,27 @@ def over_limit(count: int, limit: int, arriving: int = 0) -> int:
     if count < 0 or arriving < 0 or limit < 0:
         raise ValueError(f"counts must not be negative (count={count}, limit={limit}, arriving={arriving})")
     return min(count, max(0, count + arriving - limit))
+
+
+def count_deadlines(
+    box: Sequence[tuple[datetime, str]], limit: int, now: datetime, horizon_days: int
+) -> dict[str, datetime]:
+    """When each item a count limit pushes out of a box goes, by key; ``box`` is (created, key).
+
+    The oldest go first. Those already beyond the limit go now; the arrivals expected within the horizon
+    (as many as arrived in the last horizon) push out one more each, spread evenly over the horizon.
+    """
+    ordered = sorted(box)
+    since = now - timedelta(days=horizon_days)
+    arriving = sum(1 for created, _ in ordered if created >= since)
+    dropped = over_limit(len(ordered), limit, arriving)
+    already = max(0, len(ordered) - limit)
+    deadlines = {}
+    for index, (_, key) in enumerate(ordered[:dropped]):
+        pushed = index - already + 1
+        if pushed <= 0:
+            deadlines[key] = now
+        else:
+            # The k-th arrival is expected in the middle of the k-th equal slice of the horizon.
+            deadlines[key] = now + timedelta(days=horizon_days) * (pushed - 0.5) / arriving
+    return deadlines
