@@ -29,7 +29,7 @@ from rc_pipeline.risk.calls import CallSide
 from rc_pipeline.risk.lookup import ArchiveLookup
 from rc_pipeline.risk.messages import list_mailbox, mailboxes, message_deadlines
 from rc_pipeline.risk.model import AtRisk, RiskReport
-from rc_pipeline.risk.rules import AccountRetention
+from rc_pipeline.risk.rules import RINGCENTRAL_LIMITS, AccountRetention, CountLimits
 from rc_pipeline.storage import ArchiveStorage
 
 
@@ -42,11 +42,13 @@ def assess_risk(
     tz: str,
     start_date: date | None = None,
     progress: Callable[[str], None] | None = None,
+    limits: CountLimits = RINGCENTRAL_LIMITS,
 ) -> RiskReport:
     """Everything RingCentral drops in [now, now + horizon_days), per item, and whether it is archived.
 
     ``now`` is explicit (a report is as of a moment; tests move it); ``tz`` is the archive's timezone
-    and ``start_date`` its first partition (unknown days before it are reported, not failed).
+    and ``start_date`` its first partition (unknown days before it are reported, not failed);
+    ``limits`` the count limits (RingCentral's unless the account is known to differ).
     Requests: two Light for the retention, one Light per 1000 messages of each mailbox.
     """
     if now.tzinfo is None or now.utcoffset() is None:
@@ -73,7 +75,7 @@ def assess_risk(
             report.mailboxes_gone.append(extension_id)  # gone at the source: nothing of it left to drop
             continue
         report.mailboxes_listed += 1
-        for message, deadline, rule in message_deadlines(listed, account, now, horizon_days):
+        for message, deadline, rule in message_deadlines(listed, account, now, horizon_days, limits):
             day = message.created.astimezone(zone).date()
             problem = lookup.message_problem(day, message.id)
             report.items.append(
@@ -82,9 +84,7 @@ def assess_risk(
         if progress is not None and (index % 10 == 0 or index == len(boxes)):
             progress(f"mailboxes listed: {index}/{len(boxes)}")
     calls = CallSide(report, storage, lookup, tz, start_date)
-    calls.assess(
-        rules.RECORDING, rules.recording_retention_days(account.hipaa), rules.RECORDINGS_ACCOUNT_LIMIT
-    )
+    calls.assess(rules.RECORDING, rules.recording_retention_days(account.hipaa), limits.recordings_account)
     calls.assess(rules.CALL_LOG, rules.CALL_LOG_RETENTION_DAYS)
     report.items.sort(key=lambda i: (i.deadline, i.data_type, i.id))
     report.source_requests = dict(client.stats().minus(before).requests)

@@ -11,7 +11,7 @@ from typing import Any
 from rc_pipeline.message_store.fetch import LISTING_AVAILABILITY
 from rc_pipeline.ringcentral import RingCentralClient
 from rc_pipeline.risk import rules
-from rc_pipeline.risk.rules import AccountRetention, count_deadlines
+from rc_pipeline.risk.rules import RINGCENTRAL_LIMITS, AccountRetention, CountLimits, count_deadlines
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.transform.columns import parse_iso
 
@@ -55,7 +55,11 @@ class SourceMessage:
 
 
 def message_deadlines(
-    messages: Sequence[SourceMessage], account: AccountRetention, now: datetime, horizon_days: int
+    messages: Sequence[SourceMessage],
+    account: AccountRetention,
+    now: datetime,
+    horizon_days: int,
+    limits: CountLimits = RINGCENTRAL_LIMITS,
 ) -> list[tuple[SourceMessage, datetime, str]]:
     """The messages of one mailbox RingCentral drops before now + horizon: (message, deadline, rule)."""
     deadline: dict[str, tuple[datetime, str]] = {}
@@ -64,10 +68,10 @@ def message_deadlines(
         by_time = account.message_deadline(message.data_type, message.created)
         if by_time is not None:
             deadline[message.id] = (by_time, "time")
-        if rules.count_limit(message.data_type) is not None and message.alive:
+        if limits.of(message.data_type) is not None and message.alive:
             boxes[message.box].append(message)
     for box in boxes.values():
-        limit = rules.count_limit(box[0].data_type)
+        limit = limits.of(box[0].data_type)
         assert limit is not None
         for key, when in count_deadlines([(m.created, m.id) for m in box], limit, now, horizon_days).items():
             if key not in deadline or when < deadline[key][0]:

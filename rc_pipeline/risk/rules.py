@@ -120,11 +120,29 @@ def message_data_type(message_type: str, direction: str | None) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class CountLimits:
+    """The count limits RingCentral applies; RingCentral's own by default (an account or a test double
+    configured otherwise passes its own)."""
+
+    voicemail_box: int = VOICEMAIL_BOX_LIMIT
+    sms_folder: int = SMS_FOLDER_LIMIT
+    recordings_account: int = RECORDINGS_ACCOUNT_LIMIT
+
+    def of(self, data_type: str) -> int | None:
+        """The limit of a box (voicemail), folder (SMS) or account (recordings); None otherwise."""
+        return {VOICEMAIL: self.voicemail_box, SMS: self.sms_folder, RECORDING: self.recordings_account}.get(
+            data_type
+        )
+
+
+# RingCentral's own count limits.
+RINGCENTRAL_LIMITS = CountLimits()
+
+
 def count_limit(data_type: str) -> int | None:
-    """The count limit of a box (voicemail), folder (SMS) or account (recordings); None otherwise."""
-    return {VOICEMAIL: VOICEMAIL_BOX_LIMIT, SMS: SMS_FOLDER_LIMIT, RECORDING: RECORDINGS_ACCOUNT_LIMIT}.get(
-        data_type
-    )
+    """RingCentral's count limit of a box (voicemail), folder (SMS) or account (recordings); None otherwise."""
+    return RINGCENTRAL_LIMITS.of(data_type)
 
 
 def over_limit(count: int, limit: int, arriving: int = 0) -> int:
