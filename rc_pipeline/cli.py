@@ -114,6 +114,12 @@ def _plan(argv: list[str]) -> int:
     return plan_main(argv)
 
 
+def _risk(argv: list[str]) -> int:
+    from rc_pipeline.risk.command import risk_command
+
+    return risk_command(argv)
+
+
 def _ui(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="rc-pipeline ui",
@@ -182,6 +188,7 @@ COMMANDS = {
     "archive": (_archive, "archive a date range (backfill) in this process"),
     "verify": (_verify, "re-run every check of a date range against the archive alone"),
     "query": (_query, "run SQL against the DuckDB warehouse"),
+    "risk": (_risk, "what RingCentral deletes within days, and whether it is archived (exit 1 if not)"),
     "plan": (_plan, "estimate a backfill's requests and least time, and whether daily archiving keeps up"),
     "demo": (_demo, "archive a simulated account end to end and query it"),
     "ui": (_ui, "start the simulator and the Dagster UI wired to it"),

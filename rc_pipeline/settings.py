@@ -287,6 +287,16 @@ SETTINGS: dict[str, Setting] = _declare(
         default_text="`$TMPDIR/rc-pipeline-throttle`",
         off_values=("", "none", "off", "0"),
     ),
+    Setting(
+        "RC_RISK_HORIZON_DAYS",
+        "int",
+        "archive",
+        "days ahead the retention-risk monitor (`retention_risk`, `rc-pipeline risk`) looks for what "
+        "RingCentral deletes",
+        default=7,
+        low=1,
+        high=365,
+    ),
     # -- message store ---------------------------------------------------------------------------------
     Setting(
         "RC_MESSAGE_SOURCE",

@@ -33,6 +33,7 @@ from rc_pipeline.control.holds import active_holds, covering
 from rc_pipeline.days import day_window, days_between
 from rc_pipeline.message_store.fetch import LISTING_AVAILABILITY
 from rc_pipeline.ringcentral import NotFound, RingCentralClient, RingCentralError
+from rc_pipeline.risk import rules
 from rc_pipeline.settings import PipelineSettings
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.transform.columns import parse_iso
@@ -40,14 +41,14 @@ from rc_pipeline.transform.raw_shapes import coerce
 from rc_pipeline.verification import CALL_CHECKS, MESSAGE_CHECKS, RECORDING_CHECKS, ArchiveCheck, verify_day
 
 # RingCentral's bounds for retentionPeriod (message-store-configuration), in days.
-MIN_RETENTION_DAYS = 7
-MAX_RETENTION_DAYS = 90
+MIN_RETENTION_DAYS = rules.MESSAGE_RETENTION_MIN_DAYS
+MAX_RETENTION_DAYS = rules.MESSAGE_RETENTION_MAX_DAYS
 # The message types retentionPeriod applies to (API-NOTES §8); SMS and Pager have no time limit.
 RETENTION_TYPES = ("Fax", "VoiceMail")
-# Fixed limits of API-NOTES §9, in days.
-SENT_FAX_DAYS = 30
-RECORDING_DAYS = 90
-HIPAA_DAYS = 30
+# Fixed limits of API-NOTES §9, in days (the rules themselves live in rc_pipeline.risk.rules).
+SENT_FAX_DAYS = rules.SENT_FAX_RETENTION_DAYS
+RECORDING_DAYS = rules.RECORDING_RETENTION_DAYS
+HIPAA_DAYS = rules.HIPAA_RECORDING_RETENTION_DAYS
 HIPAA_FEATURE = "HipaaCompliance"
 # `retention show` re-verifies this many days before today unless told otherwise: the longest time
 # limit RingCentral applies to anything but the call log (recordings, retentionPeriod at most 90).

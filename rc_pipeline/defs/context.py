@@ -22,6 +22,8 @@ class DefsContext:
     messages: MessageStoreSettings
     # RC_PURGE_AFTER_DAYS: when set, the purge schedule exists (and still starts stopped).
     purge_after_days: int | None = None
+    # RC_RISK_HORIZON_DAYS: how far ahead the retention-risk monitor looks.
+    risk_horizon_days: int = field(default_factory=lambda: read("RC_RISK_HORIZON_DAYS"))
     # Built once: every domain must share the very same partitions definition.
     daily: dg.DailyPartitionsDefinition = field(init=False, compare=False)
 

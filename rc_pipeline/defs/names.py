@@ -29,6 +29,7 @@ MESSAGES = dg.AssetKey("messages")
 MESSAGE_ATTACHMENTS = dg.AssetKey("message_attachments")
 RETENTION_SETTINGS = dg.AssetKey("retention_settings")
 LEGAL_HOLDS = dg.AssetKey("legal_holds")
+RETENTION_RISK = dg.AssetKey("retention_risk")
 
 # The asset that materialises each typed dataset (the warehouse depends on the ones it reads).
 ASSET_OF_DATASET: dict[Dataset, dg.AssetKey] = {
@@ -50,6 +51,7 @@ DIRECTORY_GROUP = "directory"
 ANALYTICS_GROUP = "analytics"
 MESSAGE_GROUP = "message_store"
 CONTROL_GROUP = "control"
+RISK_GROUP = "retention_risk"
 
 # -------------------------------------------------------------------------------------------- jobs
 ARCHIVE_JOB = "archive_calls_daily"
@@ -59,6 +61,7 @@ MESSAGE_DOWNLOAD_JOB = "download_message_store_export"
 VERIFY_JOB = "verify_archive"
 CONTROL_JOB = "control_snapshot"
 PURGE_JOB = "purge_source"
+RISK_JOB = "retention_risk_daily"
 
 # ------------------------------------------------------------------------------ schedules, sensors
 DAILY_ARCHIVE_SCHEDULE = "daily_archive"
@@ -69,5 +72,7 @@ WAREHOUSE_SENSOR = "warehouse_automation"
 CONTROL_SNAPSHOT_SCHEDULE = "daily_control_snapshot"
 PURGE_SCHEDULE = "purge_source_daily"
 RETENTION_NOT_SHORTENED = "retention_not_shortened"
+RISK_SCHEDULE = "daily_retention_risk"
+NOTHING_AT_RISK_UNARCHIVED = "nothing_at_risk_unarchived"
 # The one check that asks RingCentral; everything else in `verify_archive` reads the archive only.
 MESSAGES_MATCH_LISTING = dg.AssetCheckKey(MESSAGES, "messages_match_listing")

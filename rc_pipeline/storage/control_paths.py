@@ -1,11 +1,11 @@
-"""Paths of the control layer: audit trail, legal holds, retention snapshots."""
+"""Paths of the control layer: audit trail, legal holds, retention snapshots, retention-risk reports."""
 
 from __future__ import annotations
 
 from datetime import date
 
 from rc_pipeline.storage.core import StorageCore
-from rc_pipeline.storage.layout import AUDIT_DIR, HOLDS_DIR, RETENTION_DIR, safe_name
+from rc_pipeline.storage.layout import AUDIT_DIR, HOLDS_DIR, RETENTION_DIR, RISK_DIR, safe_name
 
 AUDIT_SEQ_DIGITS = 12
 
@@ -56,3 +56,7 @@ class ControlPaths(StorageCore):
 
     def retention_snapshot_path(self, day: date) -> str:
         return self.path(RETENTION_DIR, f"snapshot={day.isoformat()}.json")
+
+    def risk_report_path(self, day: date) -> str:
+        """The retention-risk report of a day (as of the day's end), rewritten whole by each run."""
+        return self.path(RISK_DIR, f"date={day.isoformat()}.json")

@@ -109,6 +109,8 @@ EXPORT_LEASE_FILE = ".lease"
 AUDIT_DIR = "control/audit"
 HOLDS_DIR = "control/holds"
 RETENTION_DIR = "control/retention"
+# Retention-risk reports, one per day: derived from the archive and a look at the source.
+RISK_DIR = "reports/retention_risk"
 WAREHOUSE_FILE = "warehouse.duckdb"
 TEMP_PREFIX = ".tmp-"
 RAW_DATASETS = frozenset(

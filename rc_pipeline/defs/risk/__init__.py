@@ -1,0 +1,1 @@
+"""Retention risk: what RingCentral deletes next, and whether the archive holds it."""
