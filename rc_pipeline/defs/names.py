@@ -29,6 +29,8 @@ MESSAGES = dg.AssetKey("messages")
 MESSAGE_ATTACHMENTS = dg.AssetKey("message_attachments")
 RETENTION_SETTINGS = dg.AssetKey("retention_settings")
 LEGAL_HOLDS = dg.AssetKey("legal_holds")
+# Written by `active_calls_sensor` (opt-in), not by a run.
+ACTIVE_CALL_SNAPSHOTS = dg.AssetKey("active_call_snapshots")
 
 # The asset that materialises each typed dataset (the warehouse depends on the ones it reads).
 ASSET_OF_DATASET: dict[Dataset, dg.AssetKey] = {
@@ -42,6 +44,8 @@ ASSET_OF_DATASET: dict[Dataset, dg.AssetKey] = {
 
 # The daily assets of each side, in the order a run materialises them.
 CALL_SIDE_ASSETS = (CALL_LOG_RAW, CALLS, CALL_LEGS, RECORDINGS)
+# What a day whose records changed needs again: everything after the listing.
+CALL_REBUILD_ASSETS = (CALLS, CALL_LEGS, RECORDINGS)
 MESSAGE_STORE_ASSETS = (MESSAGE_STORE_ARCHIVE, MESSAGES, MESSAGE_ATTACHMENTS)
 
 # ------------------------------------------------------------------------------------------ groups
@@ -59,6 +63,8 @@ MESSAGE_DOWNLOAD_JOB = "download_message_store_export"
 VERIFY_JOB = "verify_archive"
 CONTROL_JOB = "control_snapshot"
 PURGE_JOB = "purge_source"
+# calls, legs and recordings of days extract-sync found changed, rebuilt from raw (no listing).
+CALL_REBUILD_JOB = "rebuild_calls_from_changes"
 
 # ------------------------------------------------------------------------------ schedules, sensors
 DAILY_ARCHIVE_SCHEDULE = "daily_archive"
@@ -69,5 +75,7 @@ WAREHOUSE_SENSOR = "warehouse_automation"
 CONTROL_SNAPSHOT_SCHEDULE = "daily_control_snapshot"
 PURGE_SCHEDULE = "purge_source_daily"
 RETENTION_NOT_SHORTENED = "retention_not_shortened"
+CALL_CHANGES_SENSOR = "call_log_changes_sensor"
+ACTIVE_CALLS_SENSOR = "active_calls_sensor"
 # The one check that asks RingCentral; everything else in `verify_archive` reads the archive only.
 MESSAGES_MATCH_LISTING = dg.AssetCheckKey(MESSAGES, "messages_match_listing")

@@ -228,8 +228,12 @@ class RingCentralClient:
         return self._get(f"{base}/call-log-sync", params)
 
     def iter_active_calls(self, *, view: str = "Simple") -> Iterator[dict[str, Any]]:
-        for page in iter_pages(self.session, f"{self.account}/active-calls", {"view": view}):
+        for page in self.iter_active_call_pages(view=view):
             yield from page.records
+
+    def iter_active_call_pages(self, *, view: str = "Simple") -> Iterator[Page]:
+        """Active-calls answers as received (one page holds 1,000 calls: a snapshot is one request)."""
+        return iter_pages(self.session, f"{self.account}/active-calls", {"view": view})
 
     # -- recordings ---------------------------------------------------------------------------------
 
