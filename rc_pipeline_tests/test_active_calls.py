@@ -11,8 +11,8 @@ import duckdb
 
 from rc_pipeline.calls.active import build_active_call_table, snapshot_active_calls
 from rc_pipeline.defs.build import build_definitions
-from rc_pipeline.defs.names import ACTIVE_CALL_SNAPSHOTS, ACTIVE_CALLS_SENSOR
-from rc_pipeline.defs.resources import close_shared_clients, simulator_resources
+from rc_pipeline.defs.names import ACTIVE_CALL_SNAPSHOTS, ACTIVE_CALLS_SENSOR, CALL_CHANGES_SENSOR
+from rc_pipeline.defs.resources import ArchiveResource, RingCentralResource, close_shared_clients
 from rc_pipeline.plan import GroupLimit, Volume, format_plan, make_plan
 from rc_pipeline.settings import PipelineSettings
 from rc_pipeline.storage import ArchiveStorage, Dataset, page_line
@@ -40,10 +40,23 @@ class ReceivedPages:
             yield page
 
 
+def _resources(sim, root: str) -> dict[str, object]:
+    """The simulator's resources, throttled alone: other processes on the machine share no budget here."""
+    ringcentral = RingCentralResource(
+        server_url=sim.base_url,
+        media_url=sim.media_url,
+        client_id=sim.client_id,
+        client_secret=sim.client_secret,
+        jwt=sim.jwt,
+        throttle_dir="none",
+    )
+    return {"ringcentral": ringcentral, "archive": ArchiveResource(root=root)}
+
+
 def test_snapshot_keeps_the_answer_as_received_and_types_every_call(make_simulator, tmp_path):
     sim = make_simulator(calls_per_day=4000)
     storage = ArchiveStorage(str(tmp_path))
-    with client_for(sim) as client:
+    with client_for(sim, throttle_dir=None) as client:
         spy = ReceivedPages(client)
         first = snapshot_active_calls(spy, storage, timezone="UTC", now=datetime(2026, 3, 1, 9, tzinfo=UTC))
         second = snapshot_active_calls(
@@ -92,18 +105,18 @@ def _defs(sim, root, **settings):
     config = PipelineSettings(
         timezone="UTC", start_date="2026-01-01", schedule_hour=2, lookback_days=1, **settings
     )
-    return build_definitions(config, resources=simulator_resources(sim, root))
+    return build_definitions(config, resources=_resources(sim, root))
 
 
 def test_the_active_calls_sensor_exists_only_when_switched_on(make_simulator, tmp_path):
     sim = make_simulator(calls_per_day=4000)
     off = _defs(sim, str(tmp_path)).get_repository_def()
     assert ACTIVE_CALLS_SENSOR not in {s.name for s in off.sensor_defs}
-    # (the changes sensor lands with the extract-sync client)
+    assert CALL_CHANGES_SENSOR in {s.name for s in off.sensor_defs}
     defs = _defs(sim, str(tmp_path), active_calls_seconds=30.0)
     sensor = defs.get_repository_def().get_sensor_def(ACTIVE_CALLS_SENSOR)
     assert sensor.minimum_interval_seconds == 30
-    with dg.build_sensor_context(resources=simulator_resources(sim, str(tmp_path))) as context:
+    with dg.build_sensor_context(resources=_resources(sim, str(tmp_path))) as context:
         result = sensor(context)
     assert isinstance(result, dg.SensorResult)
     (event,) = result.asset_events

@@ -11,6 +11,7 @@ from ..names import ARCHIVE_JOB, CALL_REBUILD_ASSETS, CALL_REBUILD_JOB, CALL_SID
 from .active import ACTIVE_CALL_SNAPSHOTS_SPEC, build_active_calls_sensor
 from .assets import build_call_assets
 from .automation import build_daily_schedule
+from .capture import build_changes_sensor
 from .checks import build_checks
 
 
@@ -33,7 +34,7 @@ def build(ctx: DefsContext) -> dg.Definitions:
         asset_checks=build_checks(ctx.daily),
         jobs=[job, rebuild],
         schedules=[build_daily_schedule(job, ctx.pipeline)],
-        sensors=build_active_calls_sensor(ctx.pipeline),
+        sensors=[build_changes_sensor(rebuild, ctx.pipeline), *build_active_calls_sensor(ctx.pipeline)],
     )
 
 
