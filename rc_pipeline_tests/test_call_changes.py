@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import gzip
-from datetime import date, timedelta
+import json
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
@@ -13,6 +14,7 @@ from rc_pipeline.calls.recordings import archive_recordings
 from rc_pipeline.calls.tables import write_calls_and_legs
 from rc_pipeline.days import day_window
 from rc_pipeline.defs.build import build_definitions
+from rc_pipeline.defs.calls.capture import pass_due
 from rc_pipeline.defs.names import CALL_CHANGES_SENSOR, CALL_REBUILD_JOB
 from rc_pipeline.defs.resources import ArchiveResource, RingCentralResource, close_shared_clients
 from rc_pipeline.settings import PipelineSettings
@@ -223,9 +225,42 @@ def test_the_sensor_requests_a_rebuild_of_listed_changed_days_only(make_simulato
     # The first pass covers the lookback: yesterday (listed) and the day before (not listed: left alone).
     assert [r.partition_key for r in result.run_requests] == [yesterday.isoformat()]
     assert result.run_requests[0].run_key.endswith(":" + yesterday.isoformat())
+    # The next tick within the interval costs nothing: the last pass finished.
+    ticked = len(sim.request_log.snapshot())
+    with dg.build_sensor_context(resources=_resources(sim, root), cursor=result.cursor) as context:
+        assert isinstance(sensor(context), dg.SkipReason)
+    assert len(sim.request_log.snapshot()) == ticked
     job = defs.resolve_job_def(CALL_REBUILD_JOB)
     run = job.execute_in_process(partition_key=yesterday.isoformat(), instance=dg.DagsterInstance.ephemeral())
     assert run.success
     assert all(e.passed for e in run.get_asset_check_evaluations())
     assert not [op for op, _, _ in _operations(sim, mark) if op in LIST_OPERATIONS]
     close_shared_clients()
+
+
+def test_a_pass_stopped_at_its_budget_carries_on_with_isync(make_simulator, tmp_path):
+    sim = _account(make_simulator, calls_per_day=900)
+    storage = ArchiveStorage(str(tmp_path))
+    with client_for(sim, throttle_dir=None) as client:
+        first = capture_call_changes(
+            client, storage, timezone=TZ, lookback_days=1, now=sim.clock.now(), budget_seconds=0.0
+        )
+        assert (first.answers, first.records, first.complete) == (1, 1000, False)
+        mark = len(sim.request_log.snapshot())
+        rest = capture_call_changes(client, storage, timezone=TZ, lookback_days=1, now=sim.clock.now())
+    assert rest.complete and rest.full_syncs == 0 and rest.records > 0
+    queries = [q for op, _, q in _operations(sim, mark) if op == SYNC_OPERATION]
+    assert queries and all("ISync" in q for q in queries)
+
+
+def test_a_pass_is_due_when_the_interval_passed_or_the_last_one_stopped_early():
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+    def cursor(hours_ago: float, complete: bool) -> str:
+        return json.dumps({"last_pass": (now - timedelta(hours=hours_ago)).isoformat(), "complete": complete})
+
+    assert pass_due(None, now, 86_400) and pass_due("not json", now, 86_400)
+    assert not pass_due(cursor(1, True), now, 86_400)
+    assert pass_due(cursor(1, False), now, 86_400)
+    assert pass_due(cursor(25, True), now, 86_400)
+    assert pass_due(cursor(0.1, True), now, 300)

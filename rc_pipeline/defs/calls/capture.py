@@ -6,6 +6,8 @@ Interval: once a day by default. A day's pass costs ``ceil(changes / 1000)`` Hea
 one), so daily is the cheapest cadence that still replaces re-listing the lookback days; with
 `RC_CAPTURE_MINUTES` set the pass runs that often, so a call is archived within minutes even if
 RingCentral deletes it later (each pass costs at least one Heavy request: `rc-pipeline plan` shows it).
+The sensor ticks every 5 minutes at most and runs a pass only when one is due, or at once when the last
+one stopped at its time budget (a backlog bigger than one tick), so a large account still catches up.
 """
 
 from __future__ import annotations
@@ -26,13 +28,27 @@ from ..names import CALL_CHANGES_SENSOR
 from ..resources import ArchiveResource, RingCentralResource
 
 DAILY_SECONDS = 86_400
+# How often the sensor looks whether a pass is due. A tick that finds none costs no request; one that
+# finds the last pass unfinished (a backlog larger than a tick's budget) carries on at once.
+TICK_SECONDS = 300
 # A sensor tick must answer within Dagster's evaluation timeout (60 s by default); the pass stores its
 # token after every answer, so a long catch-up simply continues at the next tick.
 PASS_BUDGET_SECONDS = 40.0
 
 
 def changes_interval_seconds(config: PipelineSettings) -> int:
+    """Time between passes: RC_CAPTURE_MINUTES, else a day."""
     return config.capture_minutes * 60 if config.capture_minutes else DAILY_SECONDS
+
+
+def pass_due(cursor: str | None, now: datetime, interval_seconds: int) -> bool:
+    """Whether to run a pass now: never ran, the last one stopped at its budget, or the interval passed."""
+    try:
+        last = json.loads(cursor) if cursor else {}
+        started = datetime.fromisoformat(last["last_pass"])
+    except (ValueError, KeyError, TypeError):
+        return True  # no readable cursor: a pass costs a request or two, never a lost change
+    return not last.get("complete", False) or (now - started).total_seconds() >= interval_seconds
 
 
 def token_digest(token: str | None) -> str:
@@ -47,7 +63,7 @@ def build_changes_sensor(job: dg.JobDefinition | Any, config: PipelineSettings) 
     @dg.sensor(
         name=CALL_CHANGES_SENSOR,
         job=job,
-        minimum_interval_seconds=interval,
+        minimum_interval_seconds=min(interval, TICK_SECONDS),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
             f"Runs call-log-extract-sync {every}: keeps every answer as received in "
@@ -59,8 +75,10 @@ def build_changes_sensor(job: dg.JobDefinition | Any, config: PipelineSettings) 
     def call_log_changes_sensor(
         context: dg.SensorEvaluationContext, ringcentral: RingCentralResource, archive: ArchiveResource
     ) -> dg.SensorResult | dg.SkipReason:
-        storage = archive.storage()
         now = datetime.now(UTC)
+        if not pass_due(context.cursor, now, interval):
+            return dg.SkipReason(f"next extract-sync pass {every}; the last one finished")
+        storage = archive.storage()
         result = capture_call_changes(
             ringcentral.get_client(),
             storage,
