@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from datetime import UTC, date, datetime, timedelta
+from urllib.parse import parse_qs
 
 import dagster as dg
 
@@ -168,6 +169,7 @@ def test_full_sync_required_starts_a_new_fsync(make_simulator, tmp_path):
         SyncState(
             sync_token=good.sync_token[:-4] + "AAAA",
             sync_time=good.sync_time,
+            resume_from=good.resume_from,
             full_syncs=good.full_syncs,
             answers=good.answers,
         ).save(storage)
@@ -176,6 +178,9 @@ def test_full_sync_required_starts_a_new_fsync(make_simulator, tmp_path):
     sent = [(status, query) for op, status, query in _operations(sim, mark) if op == SYNC_OPERATION]
     assert sent[0][0] == 400 and "ISync" in sent[0][1]
     assert sent[1][0] == 200 and "FSync" in sent[1][1]
+    # The new FSync starts where the last finished pass ended, a minute earlier for safety.
+    date_from = datetime.fromisoformat(parse_qs(sent[1][1])["dateFrom"][0].replace("Z", "+00:00"))
+    assert date_from == datetime.fromisoformat(good.resume_from.replace("Z", "+00:00")) - timedelta(minutes=1)
     assert result.full_syncs == 1
     state = SyncState.load(storage)
     assert state.sync_token != good.sync_token and state.full_syncs == 2
@@ -246,6 +251,11 @@ def test_a_pass_stopped_at_its_budget_carries_on_with_isync(make_simulator, tmp_
             client, storage, timezone=TZ, lookback_days=1, now=sim.clock.now(), budget_seconds=0.0
         )
         assert (first.answers, first.records, first.complete) == (1, 1000, False)
+        # Newer records are waiting: a forced FSync would start at the newest change received, not later.
+        stopped = SyncState.load(storage)
+        assert datetime.fromisoformat(stopped.resume_from) < datetime.fromisoformat(
+            stopped.sync_time.replace("Z", "+00:00")
+        ) - timedelta(minutes=30)
         mark = len(sim.request_log.snapshot())
         rest = capture_call_changes(client, storage, timezone=TZ, lookback_days=1, now=sim.clock.now())
     assert rest.complete and rest.full_syncs == 0 and rest.records > 0

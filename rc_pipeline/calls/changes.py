@@ -32,6 +32,7 @@ from rc_pipeline.transform.columns import parse_iso
 # FSyncs one pass may start (the first, and one after a "full sync required"): a token refused again right
 # after a fresh FSync is a fault to surface, not to loop on.
 MAX_FULL_SYNCS_PER_PASS = 2
+RESYNC_OVERLAP = timedelta(minutes=1)
 # Records per FSync answer: RingCentral's maximum (the default is 250), so a pass costs as few Heavy
 # requests as the number of changes allows. ISync answers are sized by RingCentral.
 FSYNC_RECORD_COUNT = 1000
@@ -42,8 +43,11 @@ class SyncState:
     """What the next pass continues from; kept in the archive (``state/call_log_sync.json``)."""
 
     sync_token: str | None = None
-    # syncTime of the newest answer: where a forced FSync starts again.
+    # syncTime of the newest answer.
     sync_time: str | None = None
+    # Where a forced FSync starts again: the syncTime of a pass that finished, or the newest
+    # lastModifiedTime received while newer records were still waiting (those are not all before syncTime).
+    resume_from: str | None = None
     full_syncs: int = 0
     # Answers kept so far: numbers the capture files, so two answers never share a name.
     answers: int = 0
@@ -143,7 +147,9 @@ def capture_call_changes(
             if sync_type == "FSync" or result.full_syncs >= MAX_FULL_SYNCS_PER_PASS:
                 raise
             # The token is no longer accepted: start again from the last answer we have (or the lookback).
-            resume = parse_iso(state.sync_time) or lookback_start(moment, timezone, lookback_days)
+            resume = parse_iso(state.resume_from) or lookback_start(moment, timezone, lookback_days)
+            # A minute's overlap: a record twice is absorbed by the tables, a record missed is lost.
+            resume -= RESYNC_OVERLAP
             say(f"extract-sync: full sync required ({exc}); FSync again from {resume.isoformat()}")
             sync_type, token, date_from = "FSync", None, resume
             continue
@@ -166,9 +172,15 @@ def capture_call_changes(
         token = sync_info.get("syncToken")
         if not token:
             raise ValueError("extract-sync answered without syncInfo.syncToken; nothing stored as synced")
+        newest = max((t for t in (parse_iso(r.get("lastModifiedTime")) for r in records) if t), default=None)
+        if sync_info.get("newerRecordsExist"):
+            resume_from = newest.isoformat() if newest else state.resume_from
+        else:
+            resume_from = sync_info.get("syncTime") or state.resume_from
         state = SyncState(
             sync_token=token,
             sync_time=sync_info.get("syncTime") or state.sync_time,
+            resume_from=resume_from,
             full_syncs=state.full_syncs + (1 if sync_type == "FSync" else 0),
             answers=state.answers + 1,
             updated_at=datetime.now(UTC).isoformat(),
