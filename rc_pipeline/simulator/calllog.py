@@ -342,12 +342,12 @@ class CallLog:
         from_ms, newest first: an incremental sync reports the late recording as a change."""
         reach = MAX_CALL_SECONDS * 1000 + self.delay_ms + self.attach_delay_ms
         from_ms = max(from_ms, self.history_start_ms(now_ms))
-        first_day = day_of_ms(max(from_ms, after_ms - reach))
-        for day in range(day_of_ms(now_ms), first_day - 1, -1):
+        lowest = max(from_ms, after_ms - reach)  # no call started earlier can change in the window
+        for day in range(day_of_ms(now_ms), day_of_ms(lowest) - 1, -1):
             sk = self.skeleton(day)
-            for i in range(len(sk)):
-                if sk.start_ms(i) < from_ms:
-                    continue
+            lo = bisect.bisect_left(sk.neg_start, -now_ms)
+            hi = bisect.bisect_right(sk.neg_start, -lowest)
+            for i in range(lo, hi):
                 vis = sk.visible_at_ms(i, self.delay_ms)
                 attached = self.recording_attached_at_ms(sk, i)
                 if after_ms < vis <= now_ms or (sk.has_recording_state(i) and after_ms < attached <= now_ms):
