@@ -9,7 +9,7 @@ token is stored: a crash in between re-fetches the same changes next time, which
 (the newest `lastModifiedTime` of each call wins, as with a superseded listing).
 
 A day's `calls` and `call_legs` are built from the day's listed pages plus every captured record that
-started inside the day's window (`pages_of_day`), so re-materialising a changed day is a rebuild from
+started inside the day's window (`rc_pipeline.calls.captured`), so re-materialising a changed day is a rebuild from
 raw, with no call-log listing request; and a call captured within minutes stays archived even if
 RingCentral deletes it before the day is listed. No Dagster here: the sensor, the benchmarks and the
 tests run the same code.
@@ -34,7 +34,7 @@ from rc_pipeline.transform.columns import parse_iso
 MAX_FULL_SYNCS_PER_PASS = 2
 RESYNC_OVERLAP = timedelta(minutes=1)
 # Records per FSync answer: RingCentral's maximum (the default is 250), so a pass costs as few Heavy
-# requests as the number of changes allows. ISync answers are sized by RingCentral.
+# requests as the number of changes allows; ISync answers keep the FSync's size.
 FSYNC_RECORD_COUNT = 1000
 
 
