@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import api, download, planning, queries, transform
+from bench import api, capture, download, planning, queries, transform
 from bench.common import RESULTS, Result, render_markdown, render_table, write_results
 
 
@@ -33,6 +33,8 @@ class Sizes:
     query_repeats: int
     plan_calls_per_day: int
     plan_days: int
+    capture_days: int
+    capture_calls_per_day: int
 
 
 # The sizes the issue states, fitted to 20 minutes on 2 cores (see README, Performance).
@@ -51,6 +53,9 @@ FULL = Sizes(
     query_repeats=3,
     plan_calls_per_day=70_000,
     plan_days=30,
+    # 7 steady-state days after a warm-up day, each way of running (3) on its own simulator.
+    capture_days=7,
+    capture_calls_per_day=350,
 )
 QUICK = Sizes(
     api=api.ApiSizes(days=3, calls_per_day=300, recording_share=0.3, window=2.0, count_scale=20, runs=4),
@@ -64,13 +69,15 @@ QUICK = Sizes(
     query_repeats=3,
     plan_calls_per_day=70_000,
     plan_days=7,
+    capture_days=2,
+    capture_calls_per_day=150,
 )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
-    parser.add_argument("--only", default="1,2,3,4,5,6", help="scenarios to run, e.g. 3,4 (default all)")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="scenarios to run, e.g. 3,4 (default all)")
     parser.add_argument("--workdir", help="keep scratch data here instead of a deleted temp directory")
     parser.add_argument(
         "--out", help="results JSON (default bench/results/latest.json; --quick: $TMPDIR/rc-bench-quick.json)"
@@ -106,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                 workdir, days=sizes.query_days, calls_per_day=sizes.query_calls_per_day,
                 repeats=sizes.query_repeats, log=log)),
             ("6", "capacity planning", lambda: _plan(sizes, context, log)),
+            ("7", "late changes without re-listing", lambda: capture.run(
+                workdir, days=sizes.capture_days, calls_per_day=sizes.capture_calls_per_day, log=log)),
         ):  # fmt: skip
             if number == "1" and not ({"1", "2"} & only):
                 continue

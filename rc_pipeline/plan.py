@@ -35,6 +35,8 @@ DAY_SECONDS = 86_400.0
 # that finds it Completed, the archive list, archive 0 (the message JSON). Attachment archives add one
 # each; a task that is not done at the first poll adds polls.
 EXPORT_REQUESTS_PER_TASK = 4
+# call-log-extract-sync answers hold up to 1,000 records (FSync recordCount; ISync as RingCentral sizes them).
+SYNC_RECORDS_PER_ANSWER = 1000
 GROUPS = ("Heavy", "Medium", "Light", "Auth")
 
 
@@ -44,6 +46,23 @@ GROUPS = ("Heavy", "Medium", "Light", "Auth")
 def call_log_pages(records: float) -> int:
     """Pages (perPage=1000) needed to list ``records`` calls of one day: an empty day still costs one."""
     return max(1, math.ceil(records / MAX_PER_PAGE - 1e-9))
+
+
+def change_sync_requests_per_day(
+    calls_per_day: float, recordings_per_day: float, capture_minutes: int | None
+) -> int:
+    """Heavy requests a day of call-log-extract-sync passes: one a day by default, one every
+    ``capture_minutes`` with capture on. A pass costs one answer per 1,000 records (at least one, even
+    when nothing changed); a day's records are each call once, plus once more for a recording attached
+    after the call was first seen."""
+    passes = math.ceil(1440 / capture_minutes) if capture_minutes else 1
+    per_pass = (calls_per_day + recordings_per_day) / passes
+    return passes * max(1, math.ceil(per_pass / SYNC_RECORDS_PER_ANSWER - 1e-9))
+
+
+def active_call_requests_per_day(seconds: float | None) -> int:
+    """Heavy requests a day of active-call snapshots (one each); 0 when off."""
+    return math.ceil(DAY_SECONDS / seconds) if seconds else 0
 
 
 def extension_pages(extensions: int) -> int:
@@ -100,6 +119,8 @@ class Plan:
     backfill_breakdown: dict[str, int]
     daily: list[GroupNeed]
     daily_breakdown: dict[str, int]
+    capture_minutes: int | None = None
+    active_calls_seconds: float | None = None
 
     @property
     def backfill_seconds(self) -> float:
@@ -121,7 +142,10 @@ class Plan:
         """Recordings a day can add before the Heavy budget no longer fits in 24 hours."""
         heavy = self.limits["Heavy"]
         per_day = heavy.limit * DAY_SECONDS / heavy.window
-        other = self.daily_breakdown.get("call_log_pages", 0) + self.daily_breakdown.get("export_requests", 0)
+        other = sum(
+            self.daily_breakdown.get(kind, 0)
+            for kind in ("call_log_pages", "export_requests", "change_sync", "active_calls")
+        )
         return max(0, int(per_day - other))
 
     def to_json(self) -> dict[str, Any]:
@@ -164,7 +188,9 @@ def requests_by_group(breakdown: Mapping[str, int]) -> dict[str, int]:
     return {
         "Heavy": breakdown.get("call_log_pages", 0)
         + breakdown.get("recordings", 0)
-        + breakdown.get("export_requests", 0),
+        + breakdown.get("export_requests", 0)
+        + breakdown.get("change_sync", 0)
+        + breakdown.get("active_calls", 0),
         "Medium": breakdown.get("extension_pages", 0),
         "Auth": breakdown.get("logins", 0),
     }
@@ -192,6 +218,8 @@ def make_plan(
     timezone: str = "UTC",
     lookback_days: int = 2,
     include_messages: bool = True,
+    capture_minutes: int | None = None,
+    active_calls_seconds: float | None = None,
 ) -> Plan:
     """The plan for archiving [start, end] and then every new day, from a volume and the limits."""
     limits = {g: limits.get(g) or GroupLimit(*DEFAULT_LIMITS[g]) for g in GROUPS}
@@ -209,6 +237,11 @@ def make_plan(
         "call_log_pages": relisted * call_log_pages(volume.calls_per_day),
         "recordings": round(volume.recordings_per_day),
         "export_requests": relisted * EXPORT_REQUESTS_PER_TASK if include_messages else 0,
+        # Late changes and new calls (call-log-extract-sync), daily or every RC_CAPTURE_MINUTES.
+        "change_sync": change_sync_requests_per_day(
+            volume.calls_per_day, volume.recordings_per_day, capture_minutes
+        ),
+        "active_calls": active_call_requests_per_day(active_calls_seconds),
         "extension_pages": extension_pages(volume.extensions),
         "logins": 1,
     }
@@ -224,6 +257,8 @@ def make_plan(
         backfill_breakdown=backfill,
         daily=_needs(requests_by_group(daily), limits, sustained_seconds),
         daily_breakdown=daily,
+        capture_minutes=capture_minutes,
+        active_calls_seconds=active_calls_seconds,
     )
 
 
@@ -284,7 +319,21 @@ def format_plan(plan: Plan) -> str:
             f"  {g.group:<7} {g.requests:>12,} {human_seconds(g.min_seconds):>14} "
             f"{g.min_seconds / DAY_SECONDS:>8.1%}"
         )
+    d = plan.daily_breakdown
     heavy = next((g for g in plan.daily if g.group == "Heavy"), None)
+    budget = plan.limits["Heavy"].limit * DAY_SECONDS / plan.limits["Heavy"].window
+    cadence = f"every {plan.capture_minutes} min (RC_CAPTURE_MINUTES)" if plan.capture_minutes else "daily"
+    lines.append(
+        f"  Late changes and new calls, call-log-extract-sync {cadence}: {d['change_sync']:,} Heavy "
+        f"requests/day ({d['change_sync'] / budget:.2%} of the Heavy budget)"
+    )
+    if plan.active_calls_seconds:
+        lines.append(
+            f"  Active-call snapshots every {plan.active_calls_seconds:g} s (RC_ACTIVE_CALLS_SECONDS): "
+            f"{d['active_calls']:,} Heavy requests/day ({d['active_calls'] / budget:.2%} of the Heavy budget)"
+        )
+    else:
+        lines.append("  Active-call snapshots: off (RC_ACTIVE_CALLS_SECONDS unset)")
     if plan.keeps_up:
         lines.append(
             f"Verdict: daily archiving KEEPS UP on this plan ({plan.bottleneck} busy "
@@ -457,6 +506,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         timezone=timezone,
         lookback_days=pipeline.lookback_days,
         include_messages=not args.no_messages,
+        capture_minutes=pipeline.capture_minutes,
+        active_calls_seconds=pipeline.active_calls_seconds,
     )
     if args.json:
         print(json.dumps(plan.to_json(), indent=2, default=str))

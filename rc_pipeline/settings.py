@@ -271,9 +271,9 @@ SETTINGS: dict[str, Setting] = _declare(
         "RC_LOOKBACK_DAYS",
         "int",
         "archive",
-        "days before yesterday every daily run archives again: RingCentral attaches recordings and "
-        "edits records late",
-        default=2,
+        "days before yesterday every daily run lists again, a safety net: late changes (recordings "
+        "attached late, edited records) are captured by call-log-extract-sync",
+        default=1,
         low=0,
         high=30,
     ),
@@ -296,6 +296,24 @@ SETTINGS: dict[str, Setting] = _declare(
         default=7,
         low=1,
         high=365,
+    ),
+    Setting(
+        "RC_CAPTURE_MINUTES",
+        "int",
+        "archive",
+        "minutes between captures of new and changed calls and messages (message-sync, "
+        "call-log-extract-sync); off when unset",
+        low=1,
+        high=1440,
+    ),
+    Setting(
+        "RC_ACTIVE_CALLS_SECONDS",
+        "float",
+        "archive",
+        "seconds between snapshots of the account's active calls (one Heavy request each; RingCentral "
+        "answers from a cache of about 120 s, not a real-time feed); off when unset",
+        low=10,
+        high=86_400,
     ),
     # -- message store ---------------------------------------------------------------------------------
     Setting(
@@ -461,6 +479,10 @@ class PipelineSettings:
     start_date: str
     schedule_hour: int
     lookback_days: int
+    # RC_CAPTURE_MINUTES: the changes sensor's interval when set (else daily); None = off.
+    capture_minutes: int | None = None
+    # RC_ACTIVE_CALLS_SECONDS: the active-calls sensor exists only when set.
+    active_calls_seconds: float | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PipelineSettings:
@@ -470,6 +492,8 @@ class PipelineSettings:
             start_date=read("RC_START_DATE", env).isoformat(),
             schedule_hour=read("RC_SCHEDULE_HOUR", env),
             lookback_days=read("RC_LOOKBACK_DAYS", env),
+            capture_minutes=read("RC_CAPTURE_MINUTES", env),
+            active_calls_seconds=read("RC_ACTIVE_CALLS_SECONDS", env),
         )
 
 

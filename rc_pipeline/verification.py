@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from rc_pipeline.calls.captured import captured_records_of_day, pages_of_day
 from rc_pipeline.days import DayWindow
 from rc_pipeline.directory import known_extension_ids
 from rc_pipeline.integrity import damaged_attachments, missing_or_damaged
@@ -55,14 +56,16 @@ def calls_ids_unique(storage: ArchiveStorage, window: DayWindow) -> Outcome:
 
 
 def calls_match_raw(storage: ArchiveStorage, window: DayWindow) -> Outcome:
+    """Listed and captured records both count: a call extract-sync captured must be in the table."""
     typed = set(storage.read_parquet(Dataset.CALLS, window.day).column("id").to_pylist())
-    pages = storage.read_raw_call_log_pages(window.day)
-    raw = {str(r["id"]) for r in records_from_pages(pages) if r.get("id")}
+    raw = {str(r["id"]) for r in records_from_pages(pages_of_day(storage, window)) if r.get("id")}
+    captured = {str(r["id"]) for r in captured_records_of_day(storage, window) if r.get("id")}
     missing, extra = sorted(raw - typed), sorted(typed - raw)
     return Outcome(
         not missing and not extra,
         {
             "raw_distinct_ids": len(raw),
+            "captured_distinct_ids": len(captured),
             "typed_rows": len(typed),
             "missing_from_calls": missing,
             "not_in_raw": extra,
@@ -188,7 +191,8 @@ CALL_CHECKS = (
     ArchiveCheck(
         "calls_match_raw",
         "calls",
-        "The typed calls hold exactly the distinct call ids of the raw pages.",
+        "The typed calls hold exactly the distinct call ids of the raw pages: the day's listings and "
+        "the changes extract-sync captured for it.",
         calls_match_raw,
     ),
     ArchiveCheck(

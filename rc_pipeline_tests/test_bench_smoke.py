@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench import api, download, planning, queries, transform
+from bench import api, capture, download, planning, queries, transform
 from bench.__main__ import main as bench_main
 from bench.common import Result, render_table, write_results
 
@@ -52,6 +52,16 @@ def test_api_scenarios_count_requests_against_the_minimum(tmp_path):
     assert context["volume"].calls_per_day == 300
     accuracy = _by_metric(api.plan_accuracy(context, include_messages=True))
     assert accuracy["planned Heavy requests / sent in scenario 1"].value > 0
+
+
+def test_late_changes_scenario_compares_the_ways_of_running(tmp_path):
+    results = _by_metric(capture.run(tmp_path, days=1, calls_per_day=60, log=lambda _: None))
+    default = results["sync + lookback 1 (default): sent / minimum"]
+    assert default.target == "<= 1.15" and default.value >= 1.0
+    assert results["sync + lookback 0: sent / minimum"].value <= default.value
+    assert results["lookback 2 (today): sent / minimum"].value > default.value
+    assert results["sync + lookback 1 (default): days differing from RingCentral's final listing"].met is True
+    assert results["changed records captured per day (extract-sync)"].value > 0
 
 
 def test_results_file_and_table(tmp_path):

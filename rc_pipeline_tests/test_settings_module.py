@@ -175,7 +175,7 @@ def test_groups_refuse_what_the_registry_refuses(group, env):
             "https://platform.devtest.ringcentral.com",
         ),
         ("RC_LOOKBACK_DAYS", "30", 30),
-        ("RC_LOOKBACK_DAYS", "   ", 2),  # whitespace is unset
+        ("RC_LOOKBACK_DAYS", "   ", 1),  # whitespace is unset
         ("RC_ARCHIVE_ROOT", "", "data"),
     ],
 )
@@ -217,7 +217,8 @@ def test_the_client_and_the_settings_raise_one_error_type():
 def test_pipeline_defaults():
     s = PipelineSettings.from_env({})
     start = date.fromisoformat(s.start_date)
-    assert (s.timezone, s.schedule_hour, s.lookback_days) == ("UTC", 2, 2)
+    assert (s.timezone, s.schedule_hour, s.lookback_days) == ("UTC", 2, 1)
+    assert (s.capture_minutes, s.active_calls_seconds) == (None, None)
     assert start.day == 1 and 365 <= (date.today() - start).days <= 365 + 31
     assert start == (date.today() - timedelta(days=365)).replace(day=1)
 
@@ -353,7 +354,7 @@ def test_readme_documents_every_section_once():
 
 def test_markdown_rows_carry_default_bounds_and_secrecy():
     table = markdown_table("archive", "connection")
-    assert "| `RC_LOOKBACK_DAYS` | " in table and "(2; 0 to 30) |" in table
+    assert "| `RC_LOOKBACK_DAYS` | " in table and "(1; 0 to 30) |" in table
     assert "the app's client secret (required; secret) |" in table
     assert table.index("RC_SERVER_URL") < table.index("RC_ARCHIVE_ROOT")
     assert "RC_MESSAGE_SOURCE" not in table

@@ -30,6 +30,8 @@ MESSAGE_ATTACHMENTS = dg.AssetKey("message_attachments")
 RETENTION_SETTINGS = dg.AssetKey("retention_settings")
 LEGAL_HOLDS = dg.AssetKey("legal_holds")
 RETENTION_RISK = dg.AssetKey("retention_risk")
+# Written by `active_calls_sensor` (opt-in), not by a run.
+ACTIVE_CALL_SNAPSHOTS = dg.AssetKey("active_call_snapshots")
 
 # The asset that materialises each typed dataset (the warehouse depends on the ones it reads).
 ASSET_OF_DATASET: dict[Dataset, dg.AssetKey] = {
@@ -43,6 +45,8 @@ ASSET_OF_DATASET: dict[Dataset, dg.AssetKey] = {
 
 # The daily assets of each side, in the order a run materialises them.
 CALL_SIDE_ASSETS = (CALL_LOG_RAW, CALLS, CALL_LEGS, RECORDINGS)
+# What a day whose records changed needs again: everything after the listing.
+CALL_REBUILD_ASSETS = (CALLS, CALL_LEGS, RECORDINGS)
 MESSAGE_STORE_ASSETS = (MESSAGE_STORE_ARCHIVE, MESSAGES, MESSAGE_ATTACHMENTS)
 
 # ------------------------------------------------------------------------------------------ groups
@@ -62,6 +66,8 @@ VERIFY_JOB = "verify_archive"
 CONTROL_JOB = "control_snapshot"
 PURGE_JOB = "purge_source"
 RISK_JOB = "retention_risk_daily"
+# calls, legs and recordings of days extract-sync found changed, rebuilt from raw (no listing).
+CALL_REBUILD_JOB = "rebuild_calls_from_changes"
 
 # ------------------------------------------------------------------------------ schedules, sensors
 DAILY_ARCHIVE_SCHEDULE = "daily_archive"
@@ -74,5 +80,7 @@ PURGE_SCHEDULE = "purge_source_daily"
 RETENTION_NOT_SHORTENED = "retention_not_shortened"
 RISK_SCHEDULE = "daily_retention_risk"
 NOTHING_AT_RISK_UNARCHIVED = "nothing_at_risk_unarchived"
+CALL_CHANGES_SENSOR = "call_log_changes_sensor"
+ACTIVE_CALLS_SENSOR = "active_calls_sensor"
 # The one check that asks RingCentral; everything else in `verify_archive` reads the archive only.
 MESSAGES_MATCH_LISTING = dg.AssetCheckKey(MESSAGES, "messages_match_listing")

@@ -241,6 +241,20 @@ class RingCentralClient:
         `record_count` records (1..1000, default 250); ISync continues after `sync_token`.
         `syncInfo.newerRecordsExist` says more are waiting. Raises SyncRequired when the token is
         refused (CLG-10x): run FSync again."""
+        return self.extract_sync_call_log_page(
+            sync_type, sync_token=sync_token, date_from=date_from, record_count=record_count, view=view
+        ).body
+
+    def extract_sync_call_log_page(
+        self,
+        sync_type: str = "FSync",
+        *,
+        sync_token: str | None = None,
+        date_from: datetime | None = None,
+        record_count: int | None = None,
+        view: str = "Detailed",
+    ) -> Page:
+        """`extract_sync_call_log` with the answer's bytes as received (`Page.raw`), for the raw layer."""
         if sync_type not in ("FSync", "ISync"):
             raise ValueError(f"sync_type must be FSync or ISync, got {sync_type!r}")
         if view not in CALL_LOG_VIEWS:
@@ -261,7 +275,20 @@ class RingCentralClient:
                 params["recordCount"] = record_count
             if date_from is not None:
                 params["dateFrom"] = iso_utc(date_from)
-        return self._get(f"{self.account}/call-log-extract-sync", params)
+        response = self.session.request("GET", f"{self.account}/call-log-extract-sync", params=params)
+        try:
+            body = response.json()
+        except ValueError:
+            raise InvalidRequest(
+                "extract-sync answer is not JSON",
+                status=response.status_code,
+                request="GET call-log-extract-sync",
+            ) from None
+        if not isinstance(body, dict):
+            raise InvalidRequest(
+                "extract-sync answer is not a JSON object", request="GET call-log-extract-sync"
+            )
+        return Page(url=str(response.url), raw=response.content, body=body)
 
     def iter_call_log_changes(
         self, sync_token: str | None = None, date_from: datetime | None = None
@@ -287,8 +314,12 @@ class RingCentralClient:
             page = self.extract_sync_call_log("ISync", sync_token=token)
 
     def iter_active_calls(self, *, view: str = "Simple") -> Iterator[dict[str, Any]]:
-        for page in iter_pages(self.session, f"{self.account}/active-calls", {"view": view}):
+        for page in self.iter_active_call_pages(view=view):
             yield from page.records
+
+    def iter_active_call_pages(self, *, view: str = "Simple") -> Iterator[Page]:
+        """Active-calls answers as received (one page holds 1,000 calls: a snapshot is one request)."""
+        return iter_pages(self.session, f"{self.account}/active-calls", {"view": view})
 
     # -- recordings ---------------------------------------------------------------------------------
 

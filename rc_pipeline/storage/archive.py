@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rc_pipeline.storage.blobs import BlobPaths
+from rc_pipeline.storage.capture_paths import CapturePaths
 from rc_pipeline.storage.checksum import file_sha256
 from rc_pipeline.storage.control_paths import ControlPaths
 from rc_pipeline.storage.layout import WAREHOUSE_FILE
@@ -16,7 +17,7 @@ from rc_pipeline.storage.tables import ParquetTables
 __all__ = ["ArchiveStorage", "file_sha256", "page_line"]
 
 
-class ArchiveStorage(RawPartitions, ParquetTables, BlobPaths, MessageStorePaths, ControlPaths):
+class ArchiveStorage(RawPartitions, ParquetTables, BlobPaths, MessageStorePaths, ControlPaths, CapturePaths):
     """The archive at ``root`` (a local path or an fsspec URL such as ``s3://bucket/prefix``).
 
     All path decisions live here (see `rc_pipeline.storage.layout` for the tree). Paths

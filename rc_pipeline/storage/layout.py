@@ -21,22 +21,29 @@ fsspec URL such as ``s3://bucket/prefix``)::
     │   │       ├── pages.ndjson.gz             every extension's message-store pages as received
     │   │       ├── _manifest.json
     │   │       └── attachments.json            attachment index: path, bytes, sha256 per file
-    │   └── message_store_export/               export path
-    │       └── date=YYYY-MM-DD/
-    │           ├── task=<taskId>/archive_<n>.zip   the export's zips as received
-    │           ├── attachments.json
-    │           └── _manifest.json              task, window, parts (size, sha256); written last
+    │   ├── message_store_export/               export path
+    │   │   └── date=YYYY-MM-DD/
+    │   │       ├── task=<taskId>/archive_<n>.zip   the export's zips as received
+    │   │       ├── attachments.json
+    │   │       └── _manifest.json              task, window, parts (size, sha256); written last
+    │   ├── call_log_changes/                   call-log-extract-sync answers (changed and new calls)
+    │   │   └── date=YYYY-MM-DD/                the day the records started (a page touching two days
+    │   │       └── changes-<ts>-<n>.ndjson.gz  is kept under both), one answer per file, as received
+    │   └── active_calls/
+    │       └── date=YYYY-MM-DD/snapshot-<ts>.ndjson.gz   active-calls answers as received
     ├── parquet/                                typed, rebuilt from raw at will
     │   ├── calls/date=YYYY-MM-DD/part-0.parquet
     │   ├── call_legs/date=YYYY-MM-DD/part-0.parquet
     │   ├── recordings/date=YYYY-MM-DD/manifest.parquet
     │   ├── extensions/snapshot=YYYY-MM-DD/part-0.parquet
     │   ├── messages/date=YYYY-MM-DD/part-0.parquet
-    │   └── message_attachments/date=YYYY-MM-DD/part-0.parquet
+    │   ├── message_attachments/date=YYYY-MM-DD/part-0.parquet
+    │   └── active_call_snapshots/date=YYYY-MM-DD/part-0.parquet
     ├── recordings/YYYY/MM/DD/<recordingId>.<mp3|wav>
     ├── message_store/content/YYYY/MM/DD/<messageId>/<attachmentId>.<ext>
     ├── state/message_store_export/date=YYYY-MM-DD.json   export task state the sensor reads
     ├── state/message_store_export/.lease       one export poller/submitter at a time
+    ├── state/call_log_sync.json                the extract-sync token and when it was taken
     ├── control/                                control at the source (never rebuilt: evidence)
     │   ├── audit/<seq:012d>.json               hash-chained audit trail, one object per entry
     │   ├── holds/<holdId>.json                 legal holds (released ones stay, marked released)
@@ -67,6 +74,7 @@ class Dataset(StrEnum):
     EXTENSIONS = "parquet/extensions"
     MESSAGES = "parquet/messages"
     MESSAGE_ATTACHMENTS = "parquet/message_attachments"
+    ACTIVE_CALL_SNAPSHOTS = "parquet/active_call_snapshots"
 
 
 # Hive-style key of each dataset's partition directories; extensions are point-in-time
@@ -82,6 +90,7 @@ PARTITION_KEY: dict[Dataset, str] = {
     Dataset.EXTENSIONS: "snapshot",
     Dataset.MESSAGES: "date",
     Dataset.MESSAGE_ATTACHMENTS: "date",
+    Dataset.ACTIVE_CALL_SNAPSHOTS: "date",
 }
 
 # The file that, when present, makes a partition complete.
@@ -96,6 +105,7 @@ PARTITION_FILE: dict[Dataset, str] = {
     Dataset.EXTENSIONS: "part-0.parquet",
     Dataset.MESSAGES: "part-0.parquet",
     Dataset.MESSAGE_ATTACHMENTS: "part-0.parquet",
+    Dataset.ACTIVE_CALL_SNAPSHOTS: "part-0.parquet",
 }
 
 RAW_PAGES_FILE = "pages.ndjson.gz"
@@ -112,6 +122,10 @@ RETENTION_DIR = "control/retention"
 # Retention-risk reports, one per day: derived from the archive and a look at the source.
 RISK_DIR = "reports/retention_risk"
 WAREHOUSE_FILE = "warehouse.duckdb"
+# Captures between listings: not partitions with a manifest (each file is whole on its own).
+CALL_LOG_CHANGES_DIR = "raw/call_log_changes"
+ACTIVE_CALLS_DIR = "raw/active_calls"
+CALL_LOG_SYNC_STATE_FILE = "state/call_log_sync.json"
 TEMP_PREFIX = ".tmp-"
 RAW_DATASETS = frozenset(
     {Dataset.RAW_CALL_LOG, Dataset.RAW_EXTENSIONS, Dataset.RAW_MESSAGE_STORE, Dataset.RAW_MESSAGE_EXPORT}

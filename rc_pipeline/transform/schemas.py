@@ -173,3 +173,24 @@ MESSAGE_ATTACHMENTS_SCHEMA = pa.schema(
         pa.field("status", pa.string(), nullable=False),
     ]
 )
+
+# One row per call seen in one active-calls snapshot (a call in progress across several snapshots has
+# a row in each; `snapshot_time` tells them apart).
+ACTIVE_CALL_SNAPSHOTS_SCHEMA = pa.schema(
+    [
+        pa.field("snapshot_time", TIMESTAMP, nullable=False),
+        pa.field("partition_date", pa.date32(), nullable=False),
+        pa.field("id", pa.string()),
+        pa.field("session_id", pa.string()),
+        pa.field("telephony_session_id", pa.string()),
+        pa.field("start_time", TIMESTAMP),
+        pa.field("duration_s", pa.int64()),
+        pa.field("type", pa.string()),
+        pa.field("direction", pa.string()),
+        pa.field("action", pa.string()),
+        pa.field("result", pa.string()),
+        *_party("from"),
+        *_party("to"),
+        pa.field("extension_id", pa.int64()),
+    ]
+)

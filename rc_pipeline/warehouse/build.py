@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.transform.schemas import (
+    ACTIVE_CALL_SNAPSHOTS_SCHEMA,
     CALL_LEGS_SCHEMA,
     CALLS_SCHEMA,
     EXTENSIONS_SCHEMA,
@@ -36,6 +37,12 @@ DATASET_VIEWS: dict[str, tuple[Dataset, pa.Schema]] = {
 MESSAGE_VIEWS: dict[str, tuple[Dataset, pa.Schema]] = {
     "messages": (Dataset.MESSAGES, MESSAGES_SCHEMA),
     "message_attachments": (Dataset.MESSAGE_ATTACHMENTS, MESSAGE_ATTACHMENTS_SCHEMA),
+}
+
+# Written by a sensor between runs (opt-in, RC_ACTIVE_CALLS_SECONDS), so not an input that triggers a
+# rebuild: the view reads the Parquet files at query time and sees new snapshots as they land.
+SNAPSHOT_VIEWS: dict[str, tuple[Dataset, pa.Schema]] = {
+    "active_call_snapshots": (Dataset.ACTIVE_CALL_SNAPSHOTS, ACTIVE_CALL_SNAPSHOTS_SCHEMA),
 }
 
 
@@ -119,7 +126,7 @@ def build_warehouse(
                 if glob is None:
                     empty.append(view)
                 connection.execute(parquet_view_sql(view, glob, schema))
-            for view, (dataset, schema) in MESSAGE_VIEWS.items():
+            for view, (dataset, schema) in (*MESSAGE_VIEWS.items(), *SNAPSHOT_VIEWS.items()):
                 connection.execute(parquet_view_sql(view, _glob_if_any(storage, dataset), schema))
             connection.execute(LATEST_EXTENSIONS_SQL)
             for sql in (*MART_SQL.values(), *MESSAGE_MART_SQL.values()):

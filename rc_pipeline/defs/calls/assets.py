@@ -4,6 +4,7 @@ from collections.abc import Iterable, Iterator
 
 import dagster as dg
 
+from rc_pipeline.calls.captured import pages_of_day
 from rc_pipeline.calls.tables import write_calls_and_legs
 from rc_pipeline.ringcentral import Page
 from rc_pipeline.storage import Dataset
@@ -73,7 +74,10 @@ def build_call_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinitio
                 deps=[CALL_LOG_RAW],
                 group_name=CALL_GROUP,
                 kinds={"parquet"},
-                description="One typed row per call (newest version of each id) for the partition.",
+                description=(
+                    "One typed row per call (newest version of each id) for the partition: the day's "
+                    "listed pages plus every change extract-sync captured for the day."
+                ),
             ),
             dg.AssetSpec(
                 CALL_LEGS,
@@ -88,9 +92,11 @@ def build_call_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinitio
     def calls_and_legs(
         context: dg.AssetExecutionContext, archive: ArchiveResource
     ) -> Iterator[dg.MaterializeResult]:
-        day = partition_window(context).day
+        window = partition_window(context)
+        day = window.day
         storage = archive.storage()
-        stats = write_calls_and_legs(storage.read_raw_call_log_pages(day), day, storage)
+        # The day's listings plus everything extract-sync captured for it: no request to RingCentral.
+        stats = write_calls_and_legs(pages_of_day(storage, window), day, storage)
         calls = storage.read_parquet(Dataset.CALLS, day)
         legs = storage.read_parquet(Dataset.CALL_LEGS, day)
         yield dg.MaterializeResult(

@@ -1,0 +1,60 @@
+"""What a day's `calls` and `call_legs` are built from: its listed pages plus every captured record.
+
+Captured answers (`rc_pipeline.calls.changes`) are kept whole under each day they touch; this module
+selects the records that started inside a day's window. The table writer keeps the newest
+`lastModifiedTime` of each call, and among equal times the one read last, so captures come after the
+listings: a call captured within minutes and deleted at RingCentral before the day was listed stays in
+the day's table, and a late recording attachment reaches the table without listing the day again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from datetime import date
+from typing import Any
+
+from rc_pipeline.days import DayWindow
+from rc_pipeline.storage import ArchiveStorage
+from rc_pipeline.transform.columns import parse_iso
+from rc_pipeline.transform.pages import records_from_pages
+
+
+def captured_records_of_day(storage: ArchiveStorage, window: DayWindow) -> Iterator[dict[str, Any]]:
+    """Every captured record that started inside the day's window, oldest capture first."""
+    for record in records_from_pages(storage.read_call_changes(window.day)):
+        started = parse_iso(record.get("startTime"))
+        if started is not None and window.start <= started < window.end:
+            yield record
+
+
+def captured_pages_of_day(storage: ArchiveStorage, window: DayWindow) -> Iterator[bytes]:
+    """The day's captured records as page lines the table writer reads (records of other days left out).
+
+    Derived, not stored: the raw answers stay whole on disk; this only selects the day's records.
+    """
+    records = list(captured_records_of_day(storage, window))
+    if records:
+        yield json.dumps({"records": records}, separators=(",", ":")).encode()
+
+
+def pages_of_day(storage: ArchiveStorage, window: DayWindow) -> Iterator[bytes]:
+    """What a day's tables are built from: every listed fetch, then every capture (later wins ties)."""
+    yield from storage.read_raw_call_log_pages(window.day)
+    yield from captured_pages_of_day(storage, window)
+
+
+def has_listing(storage: ArchiveStorage, day: date) -> bool:
+    """Whether the day was listed (its raw partition is complete): only such days can be rebuilt."""
+    try:
+        storage.read_manifest(day)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def rebuildable_days(
+    storage: ArchiveStorage, days: Iterable[date], first_day: date, last_day: date
+) -> list[date]:
+    """Changed days that are partitions already listed: the others are built when they are listed."""
+    return sorted(d for d in set(days) if first_day <= d <= last_day and has_listing(storage, d))
