@@ -20,12 +20,19 @@ import json
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from rc_pipeline.days import day_window
+from rc_pipeline.forecast import (
+    RECORDING_DAYS,
+    RecordingForecast,
+    forecast_recordings,
+    is_hipaa,
+    recording_days,
+)
 from rc_pipeline.ringcentral.paging import MAX_PER_PAGE
 from rc_pipeline.ringcentral.throttle import DEFAULT_LIMITS, floor_seconds
 from rc_pipeline.transform.columns import parse_iso
@@ -100,6 +107,8 @@ class Plan:
     backfill_breakdown: dict[str, int]
     daily: list[GroupNeed]
     daily_breakdown: dict[str, int]
+    # What RingCentral deletes before the archive reaches it (None: no run day given to forecast from).
+    forecast: RecordingForecast | None = None
 
     @property
     def backfill_seconds(self) -> float:
@@ -134,6 +143,7 @@ class Plan:
             keeps_up=self.keeps_up,
             bottleneck=self.bottleneck,
             max_recordings_per_day=self.max_recordings_per_day(),
+            forecast=self.forecast.to_json() if self.forecast else None,
         )
         return out
 
@@ -192,8 +202,14 @@ def make_plan(
     timezone: str = "UTC",
     lookback_days: int = 2,
     include_messages: bool = True,
+    today: date | None = None,
+    deadline_days: int = RECORDING_DAYS,
 ) -> Plan:
-    """The plan for archiving [start, end] and then every new day, from a volume and the limits."""
+    """The plan for archiving [start, end] and then every new day, from a volume and the limits.
+
+    With ``today`` (the day the backfill starts) it forecasts the recordings lost on the way, with
+    the budget the plan leaves for recordings and RingCentral's deadline (``deadline_days``).
+    """
     limits = {g: limits.get(g) or GroupLimit(*DEFAULT_LIMITS[g]) for g in GROUPS}
     backfill = workload(
         volume.days,
@@ -212,7 +228,7 @@ def make_plan(
         "extension_pages": extension_pages(volume.extensions),
         "logins": 1,
     }
-    return Plan(
+    plan = Plan(
         start=start,
         end=end,
         timezone=timezone,
@@ -225,6 +241,19 @@ def make_plan(
         daily=_needs(requests_by_group(daily), limits, sustained_seconds),
         daily_breakdown=daily,
     )
+    if today is None:
+        return plan
+    forecast = forecast_recordings(
+        start=start,
+        end=end,
+        today=today,
+        recordings_per_day=volume.recordings_per_day,
+        budget_per_day=plan.max_recordings_per_day(),
+        deadline_days=deadline_days,
+        # The backfill's own call-log pages and exports spend the same Heavy budget first.
+        backfill_overhead=backfill["call_log_pages"] + backfill["export_requests"],
+    )
+    return replace(plan, forecast=forecast)
 
 
 # ------------------------------------------------------------------------------------------ output
@@ -298,10 +327,55 @@ def format_plan(plan: Plan) -> str:
             f"At most {plan.max_recordings_per_day():,} recordings/day fit; the backlog grows every day. "
             "Ask RingCentral for higher API limits (a higher Heavy limit) or archive fewer recordings."
         )
+    if plan.forecast:
+        lines += ["", *format_forecast(plan.forecast)]
     used = ", ".join(f"{g} {n}" for g, n in sorted(v.requests_used.items()) if n)
     if used:
         lines.append(f"(Measuring the account used {used} request(s).)")
     return "\n".join(lines)
+
+
+def format_forecast(f: RecordingForecast) -> list[str]:
+    """The loss forecast's lines: the backfill (deadline first, and newest first for contrast), then
+    daily running, each with the day RingCentral starts deleting what the archive has not reached."""
+    b = f.backfill
+    lines = [
+        f"Loss forecast (recordings: RingCentral deletes them {f.deadline_days} days after the call, "
+        "and the oldest beyond 100,000 per account)",
+        f"  Budget: {f.budget_per_day:,} recordings/day (the Heavy requests left after the daily call-log "
+        f"pages and exports); volume {f.recordings_per_day:,}/day.",
+    ]
+    if f.already_deleted:
+        lines.append(
+            f"  Already deleted at RingCentral: {f.already_deleted:,} recordings of the call days up to "
+            f"{f.backfill.first_run - timedelta(days=f.deadline_days)} (older than {f.deadline_days} days)."
+        )
+    first = f" from {b.first_loss} on" if b.first_loss else ""
+    lines.append(
+        f"  Backfill {f.start}..{f.end} started {b.first_run}, deadline first: {f.backfill_lost:,} "
+        f"recordings lost{first}"
+        + (
+            f" (newest first would lose {f.backfill_lost_newest_first:,})."
+            if f.backfill_lost_newest_first != f.backfill_lost
+            else "."
+        )
+    )
+    if f.new_days_lost:
+        lines.append(f"  Meanwhile {f.new_days_lost:,} recordings of the new days are lost.")
+    if f.daily_lost_per_day:
+        lines.append(
+            f"  Daily running: {f.daily_lost_per_day:,} recordings lost every day from {f.daily.first_loss} "
+            f"on ({f.recordings_per_day:,} a day arrive, {f.budget_per_day:,} fit the budget)."
+        )
+    else:
+        lines.append("  Daily running: no recording lost (the budget covers the daily volume).")
+    return lines
+
+
+def measure_deadline_days(client: Any) -> int:
+    """Days RingCentral keeps this account's recordings: 30 on HIPAA accounts (service-info, one
+    Light request), else 90."""
+    return recording_days(hipaa=is_hipaa(client.service_info()))
 
 
 # ------------------------------------------------------------------------------- measuring an account
@@ -414,7 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="rc-pipeline plan",
         description="Estimate what archiving --start..--end costs on this account: requests and least time "
-        "per throttling group, and whether daily archiving keeps up with the daily volume on this plan. "
+        "per throttling group, whether daily archiving keeps up with the daily volume on this plan, and how "
+        "many recordings RingCentral deletes before the archive reaches them (backfill and daily). "
         "Reads a few sample days of the call log (bounded: --sample-days x --max-pages Heavy requests) and "
         "the rate limits the account announces. RingCentral settings come from RC_* variables.",
     )
@@ -426,6 +501,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--no-messages", action="store_true", help="leave the message-store export out of the plan"
+    )
+    parser.add_argument(
+        "--today",
+        type=date.fromisoformat,
+        help="day the backfill starts, for the loss forecast (default: today in RC_TIMEZONE)",
     )
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     args = parser.parse_args(list(argv) if argv is not None else None)
@@ -449,6 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sample_count=args.sample_days,
             max_pages_per_day=args.max_pages,
         )
+        deadline_days = measure_deadline_days(client)
     plan = make_plan(
         volume,
         limits,
@@ -457,6 +538,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         timezone=timezone,
         lookback_days=pipeline.lookback_days,
         include_messages=not args.no_messages,
+        today=args.today or datetime.now(ZoneInfo(timezone)).date(),
+        deadline_days=deadline_days,
     )
     if args.json:
         print(json.dumps(plan.to_json(), indent=2, default=str))

@@ -1,0 +1,154 @@
+"""The loss forecast: exact numbers on inputs small enough to follow by hand, and the plan's output."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from rc_pipeline.cli import main as cli_main
+from rc_pipeline.forecast import (
+    NEWEST_FIRST,
+    effective_deadline_days,
+    forecast_recordings,
+    is_hipaa,
+    recording_deadline,
+    simulate_loss,
+)
+from rc_pipeline.plan import GroupLimit, Volume, format_plan, make_plan
+
+D0 = date(2026, 1, 1)
+
+
+def days(n: int, per_day: int, first: date = D0) -> dict[date, int]:
+    return {first + timedelta(days=k): per_day for k in range(n)}
+
+
+def test_deadline_first_loses_the_overflow_from_the_first_deadline_on():
+    # 10 recordings a day, 6 fit the budget, deleted 3 days after the call. Run Jan 2 takes 6 of Jan 1;
+    # Jan 3 the other 4 and 2 of Jan 2; Jan 4 6 more of Jan 2; Jan 5 deletes Jan 2's last 2. From then
+    # each call day keeps 6 and loses 4.
+    f = simulate_loss(days(10, 10), first_run=D0 + timedelta(days=1), budget_per_day=6, deadline_days=3)
+    assert (f.total, f.saved, f.lost, f.pending) == (100, 66, 34, 0)
+    assert f.first_loss == date(2026, 1, 5)
+    assert f.lost_by_day == {date(2026, 1, 2): 2, **{date(2026, 1, d): 4 for d in range(3, 11)}}
+
+
+def test_newest_first_loses_more_with_the_same_budget():
+    f = simulate_loss(
+        days(10, 10), first_run=D0 + timedelta(days=1), budget_per_day=6, deadline_days=3, order=NEWEST_FIRST
+    )
+    assert (f.saved, f.lost) == (64, 36)
+    assert f.first_loss == date(2026, 1, 4)  # Jan 1's last 4 waited behind the newer days
+
+
+def test_unlimited_budget_loses_nothing_and_overhead_is_paid_first():
+    f = simulate_loss(days(5, 10), first_run=D0 + timedelta(days=1), budget_per_day=None, deadline_days=2)
+    assert (f.saved, f.lost, f.first_loss) == (50, 0, None)
+    # 25 requests of overhead eat the budgets of Jan 2 and 3 and half of Jan 4's: Jan 1 (deleted Jan 3)
+    # and Jan 2 (deleted Jan 4) are never reached; Jan 3 gets 5 on Jan 4 and loses 5 on Jan 5.
+    f = simulate_loss(
+        days(3, 10), first_run=D0 + timedelta(days=1), budget_per_day=10, deadline_days=2, overhead=25
+    )
+    assert f.lost_by_day == {date(2026, 1, 1): 10, date(2026, 1, 2): 10, date(2026, 1, 3): 5}
+    assert f.saved == 5 and f.first_loss == date(2026, 1, 3)
+
+
+def test_last_run_leaves_the_rest_pending_and_bad_input_is_refused():
+    f = simulate_loss(
+        days(3, 10),
+        first_run=D0 + timedelta(days=1),
+        budget_per_day=5,
+        deadline_days=30,
+        last_run=D0 + timedelta(days=2),
+    )
+    assert (f.saved, f.lost, f.pending) == (10, 0, 20)
+    with pytest.raises(ValueError, match="order"):
+        simulate_loss({}, first_run=D0, budget_per_day=1, deadline_days=3, order="random")
+    with pytest.raises(ValueError, match="deadline_days"):
+        simulate_loss({}, first_run=D0, budget_per_day=1, deadline_days=0)
+
+
+def test_deadlines_hipaa_and_the_account_cap():
+    start = datetime(2026, 1, 1, 10, 30, tzinfo=UTC)
+    assert recording_deadline(start) == datetime(2026, 4, 1, 10, 30, tzinfo=UTC)
+    assert recording_deadline(start, hipaa=True) == datetime(2026, 1, 31, 10, 30, tzinfo=UTC)
+    assert is_hipaa({"serviceFeatures": [{"featureName": "HipaaCompliance", "enabled": True}]})
+    assert not is_hipaa({"serviceFeatures": [{"featureName": "HipaaCompliance", "enabled": False}]})
+    assert effective_deadline_days(90, 1000) == 90
+    # 2,500 a day fill 100,000 in 40 days: the oldest go after 40 days, before their 90.
+    assert effective_deadline_days(90, 2500) == 40
+    assert effective_deadline_days(30, 0) == 30
+
+
+def test_forecast_of_a_backfill_beside_the_daily_runs():
+    # Jan 1..2 backfilled from Jan 4 with 12 a day for 10 a day, deleted after 4 days. Deadline first
+    # saves everything of the range; newest first serves Jan 3 before them and loses 10 of Jan 1 (Jan 5)
+    # and 6 of Jan 2 (Jan 6).
+    f = forecast_recordings(
+        start=D0,
+        end=date(2026, 1, 2),
+        today=date(2026, 1, 4),
+        recordings_per_day=10,
+        budget_per_day=12,
+        deadline_days=4,
+    )
+    assert (f.already_deleted, f.backfill_lost, f.backfill_lost_newest_first) == (0, 0, 16)
+    assert f.backfill_newest_first.first_loss == date(2026, 1, 5)
+    assert f.daily_lost_per_day == 0 and f.daily.first_loss is None
+    # A budget under the volume: daily running loses the difference every day once the backlog is full.
+    f = forecast_recordings(
+        start=D0,
+        end=date(2026, 1, 2),
+        today=date(2026, 1, 4),
+        recordings_per_day=10,
+        budget_per_day=6,
+        deadline_days=3,
+    )
+    assert f.daily_lost_per_day == 4 and f.daily.first_loss == date(2026, 1, 7)
+    # Days already past their deadline on the first run are counted apart: no order saves them.
+    f = forecast_recordings(
+        start=D0,
+        end=date(2026, 1, 10),
+        today=date(2026, 1, 9),
+        recordings_per_day=10,
+        budget_per_day=100,
+        deadline_days=5,
+    )
+    assert f.already_deleted == 40 and f.backfill_lost == 0
+
+
+def test_plan_prints_the_forecast():
+    volume = Volume(days=30, calls_per_day=70_000, recordings_per_day=40_000, extensions=300)
+    limits = {"Heavy": GroupLimit(10, 60.0, True)}
+    plan = make_plan(volume, limits, date(2026, 1, 1), date(2026, 1, 30), today=date(2026, 3, 1))
+    f = plan.forecast
+    assert f is not None and f.budget_per_day == plan.max_recordings_per_day() == 14_400 - 210 - 12
+    # 100,000 / 40,000 a day: the account cap deletes after 2 days, not 90.
+    assert f.deadline_days == 2
+    assert f.daily_lost_per_day == 40_000 - f.budget_per_day
+    text = format_plan(plan)
+    assert "Loss forecast" in text and "Already deleted at RingCentral: 1,200,000" in text
+    assert f"{f.daily_lost_per_day:,} recordings lost every day from {f.daily.first_loss}" in text
+    assert json.loads(json.dumps(plan.to_json(), default=str))["forecast"]["daily_lost_per_day"] == 25_822
+
+
+def test_plan_command_reads_the_hipaa_deadline(make_simulator, monkeypatch, capsys):
+    sim = make_simulator(calls_per_day=30, hipaa=True)
+    for key, value in {
+        "RC_SERVER_URL": sim.base_url,
+        "RC_MEDIA_URL": sim.media_url,
+        "RC_CLIENT_ID": sim.client_id,
+        "RC_CLIENT_SECRET": sim.client_secret,
+        "RC_JWT": sim.jwt,
+        "RC_TIMEZONE": "UTC",
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in ("RC_USERNAME", "RC_PASSWORD", "RC_EXTENSION", "RC_LOOKBACK_DAYS"):
+        monkeypatch.delenv(key, raising=False)
+    end = datetime.now(UTC).date() - timedelta(days=1)
+    args = ["plan", "--start", (end - timedelta(days=1)).isoformat(), "--end", end.isoformat(), "--json"]
+    assert cli_main(args) == 0
+    forecast = json.loads(capsys.readouterr().out)["forecast"]
+    assert forecast["deadline_days"] == 30 and forecast["backfill_lost"] == 0
