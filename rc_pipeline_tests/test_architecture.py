@@ -144,6 +144,7 @@ def test_every_module_under_defs_is_dagster_code():
         "message_store",
         "calls",
         "control",
+        "risk",
         "warehouse",
         "settings",
         "verification",
