@@ -14,7 +14,8 @@ skipping the ones already gone) saves the most recordings any order can save wit
 (unit-size work with release days and deadlines, served greedily by deadline, is optimal); newest
 first is the order of a job that starts with yesterday and works backwards.
 
-No Dagster here: `rc-pipeline plan`, the recordings asset and the benchmarks import it.
+The deletion rules themselves (deadlines, limits) are `rc_pipeline.risk.rules`. No Dagster here:
+`rc-pipeline plan`, the recordings asset and the benchmarks import it.
 """
 
 from __future__ import annotations
@@ -22,14 +23,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
-# API-NOTES §9: automatic recordings are kept 90 days, 30 on HIPAA accounts, and at most 100,000 per
-# account (the oldest dropped first).
-RECORDING_DAYS = 90
-HIPAA_RECORDING_DAYS = 30
-RECORDINGS_ACCOUNT_LIMIT = 100_000
+from rc_pipeline.risk.rules import RECORDINGS_ACCOUNT_LIMIT
+
+# service-info lists this feature, enabled, on a HIPAA account (recordings kept 30 days, not 90).
 HIPAA_FEATURE = "HipaaCompliance"
 
 DEADLINE_FIRST = "deadline"
@@ -44,15 +43,6 @@ def is_hipaa(service_info: Mapping[str, Any]) -> bool:
         isinstance(f, Mapping) and f.get("featureName") == HIPAA_FEATURE and f.get("enabled") is True
         for f in features
     )
-
-
-def recording_days(*, hipaa: bool) -> int:
-    return HIPAA_RECORDING_DAYS if hipaa else RECORDING_DAYS
-
-
-def recording_deadline(call_start: datetime, *, hipaa: bool = False) -> datetime:
-    """When RingCentral deletes an automatic recording of a call that started at ``call_start``."""
-    return call_start + timedelta(days=recording_days(hipaa=hipaa))
 
 
 def effective_deadline_days(

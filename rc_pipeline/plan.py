@@ -27,11 +27,9 @@ from zoneinfo import ZoneInfo
 
 from rc_pipeline.days import day_window
 from rc_pipeline.forecast import (
-    RECORDING_DAYS,
     RecordingForecast,
     forecast_recordings,
     is_hipaa,
-    recording_days,
 )
 from rc_pipeline.ringcentral.paging import MAX_PER_PAGE
 from rc_pipeline.ringcentral.throttle import DEFAULT_LIMITS, floor_seconds
@@ -203,7 +201,7 @@ def make_plan(
     lookback_days: int = 2,
     include_messages: bool = True,
     today: date | None = None,
-    deadline_days: int = RECORDING_DAYS,
+    deadline_days: int = RECORDING_RETENTION_DAYS,
 ) -> Plan:
     """The plan for archiving [start, end] and then every new day, from a volume and the limits.
 
@@ -375,7 +373,7 @@ def format_forecast(f: RecordingForecast) -> list[str]:
 def measure_deadline_days(client: Any) -> int:
     """Days RingCentral keeps this account's recordings: 30 on HIPAA accounts (service-info, one
     Light request), else 90."""
-    return recording_days(hipaa=is_hipaa(client.service_info()))
+    return recording_retention_days(is_hipaa(client.service_info()))
 
 
 # ------------------------------------------------------------------------------- measuring an account

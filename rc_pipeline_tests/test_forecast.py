@@ -13,10 +13,10 @@ from rc_pipeline.forecast import (
     effective_deadline_days,
     forecast_recordings,
     is_hipaa,
-    recording_deadline,
     simulate_loss,
 )
 from rc_pipeline.plan import GroupLimit, Volume, format_plan, make_plan
+from rc_pipeline.risk.rules import recording_deadline
 
 D0 = date(2026, 1, 1)
 
@@ -72,8 +72,8 @@ def test_last_run_leaves_the_rest_pending_and_bad_input_is_refused():
 
 def test_deadlines_hipaa_and_the_account_cap():
     start = datetime(2026, 1, 1, 10, 30, tzinfo=UTC)
-    assert recording_deadline(start) == datetime(2026, 4, 1, 10, 30, tzinfo=UTC)
-    assert recording_deadline(start, hipaa=True) == datetime(2026, 1, 31, 10, 30, tzinfo=UTC)
+    assert recording_deadline(start, False) == datetime(2026, 4, 1, 10, 30, tzinfo=UTC)
+    assert recording_deadline(start, True) == datetime(2026, 1, 31, 10, 30, tzinfo=UTC)
     assert is_hipaa({"serviceFeatures": [{"featureName": "HipaaCompliance", "enabled": True}]})
     assert not is_hipaa({"serviceFeatures": [{"featureName": "HipaaCompliance", "enabled": False}]})
     assert effective_deadline_days(90, 1000) == 90
