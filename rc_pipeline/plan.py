@@ -33,6 +33,7 @@ from rc_pipeline.forecast import (
 )
 from rc_pipeline.ringcentral.paging import MAX_PER_PAGE
 from rc_pipeline.ringcentral.throttle import DEFAULT_LIMITS, floor_seconds
+from rc_pipeline.risk.rules import RECORDING_RETENTION_DAYS, recording_retention_days
 from rc_pipeline.transform.columns import parse_iso
 
 DAY_SECONDS = 86_400.0
