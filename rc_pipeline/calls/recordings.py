@@ -1,16 +1,25 @@
 """Recordings of one day: what the call log references, what is already archived intact, and the rest
-streamed from RingCentral, verified and listed in the day's manifest."""
+streamed from RingCentral, verified and listed in the day's manifest.
+
+The rest is fetched in order of deadline (the call's start: RingCentral deletes a recording a fixed
+number of days after it). With a budget, a run fetches at most that many and lists the others as
+deferred, each with the moment RingCentral deletes it, for a later run (or the risk checks) to see.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
 from typing import Any
+
+import pyarrow as pa
 
 from rc_pipeline.calls.audio import audio_seconds
 from rc_pipeline.downloads import download_all
+from rc_pipeline.forecast import is_hipaa
 from rc_pipeline.ringcentral import NotFound, RingCentralClient, RingCentralError
+from rc_pipeline.risk.rules import recording_deadline
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.transform.recordings import RecordingRef, recordings_manifest_table, recordings_referenced
 
@@ -75,6 +84,13 @@ class RecordingsArchived:
     manifest_rows: int
     rows: list[dict[str, Any]]
     fetched: list[dict[str, Any]]
+    # Left for a later run by the budget, earliest deadline first: recording_id, call_id, deadline.
+    deferred: list[dict[str, str]] = field(default_factory=list)
+    budget: int | None = None
+
+    @property
+    def earliest_deadline(self) -> str | None:
+        return self.deferred[0]["deadline"] if self.deferred else None
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -97,17 +113,45 @@ class RecordingsArchived:
         return sum(r.get("bytes") or 0 for r in self.rows)
 
 
+def call_starts(calls: pa.Table, day: date) -> Callable[[RecordingRef], datetime]:
+    """Each recording's call start, the clock its deadline runs on. A call without one counts from the
+    day's earliest start (midnight UTC when none has one): never later than it can be."""
+    starts = {
+        row["id"]: row["start_time"]
+        for row in calls.select(["id", "start_time"]).to_pylist()
+        if row["start_time"]
+    }
+    fallback = min(starts.values(), default=datetime.combine(day, time.min, UTC))
+    return lambda ref: starts.get(ref.call_id) or fallback
+
+
+def account_is_hipaa(client: RingCentralClient, progress: Callable[[str], None]) -> bool:
+    """service-info's HIPAA flag (one Light request). Unreadable: assume HIPAA, whose 30 days are the
+    earlier deadline, so a deferred recording's deadline is never stated later than it is."""
+    try:
+        return is_hipaa(client.service_info())
+    except RingCentralError as exc:
+        progress(f"service-info unreadable ({exc}); deadlines assume a HIPAA account (30 days)")
+        return True
+
+
 def archive_recordings(
-    client: RingCentralClient, storage: ArchiveStorage, day: date, progress: Callable[[str], None]
+    client: RingCentralClient,
+    storage: ArchiveStorage,
+    day: date,
+    progress: Callable[[str], None],
+    *,
+    budget: int | None = None,
 ) -> RecordingsArchived:
-    """Fetch every recording the day's calls and legs reference that is not archived intact yet.
+    """Fetch the recordings the day's calls and legs reference that are not archived intact yet,
+    earliest deadline first, at most ``budget`` of them (None: all).
 
     The manifest is written whatever failed, so the next run keeps what succeeded and retries only
-    the rest; the caller decides whether failures fail the partition.
+    the rest; the caller decides whether failures fail the partition. What the budget left is in the
+    manifest as ``deferred`` and in the storage's deferred list with its deadline (not a failure).
     """
-    refs = recordings_referenced(
-        storage.read_parquet(Dataset.CALLS, day), storage.read_parquet(Dataset.CALL_LEGS, day)
-    )
+    calls = storage.read_parquet(Dataset.CALLS, day)
+    refs = recordings_referenced(calls, storage.read_parquet(Dataset.CALL_LEGS, day))
     before = previous_manifest(storage, day)
     rows: list[dict[str, Any]] = []
     todo: list[RecordingRef] = []
@@ -117,7 +161,15 @@ def archive_recordings(
             rows.append({**prior, "call_id": ref.call_id, "leg_index": ref.leg_index})
         else:
             todo.append(ref)
-    progress(f"{len(refs)} recordings referenced, {len(rows)} already archived, {len(todo)} to fetch")
+    start_of = call_starts(calls, day)
+    todo.sort(key=lambda ref: (start_of(ref), ref.recording_id))
+    later: list[RecordingRef] = []
+    if budget is not None and len(todo) > budget:
+        todo, later = todo[:budget], todo[budget:]
+    progress(
+        f"{len(refs)} recordings referenced, {len(rows)} already archived, {len(todo)} to fetch"
+        + (f", {len(later)} deferred (budget {budget})" if later else "")
+    )
     fetched = download_all(
         todo,
         lambda ref: fetch_recording(client, storage, day, ref),
@@ -125,5 +177,32 @@ def archive_recordings(
         what="recordings fetched",
     )
     rows.extend(fetched)
+    deferred: list[dict[str, str]] = []
+    if later:
+        hipaa = account_is_hipaa(client, progress)
+        for ref in later:
+            deadline = recording_deadline(start_of(ref), hipaa).isoformat()
+            deferred.append({"recording_id": ref.recording_id, "call_id": ref.call_id, "deadline": deadline})
+            rows.append(
+                {
+                    "recording_id": ref.recording_id,
+                    "call_id": ref.call_id,
+                    "leg_index": ref.leg_index,
+                    "status": "deferred",
+                    "error": f"left for a later run: this run's budget of {budget} recordings was spent; "
+                    f"RingCentral deletes it at {deadline}",
+                }
+            )
+    # The deferred list first: the manifest is the partition's commit marker. A day that never
+    # deferred anything gets no file; one that did gets its list replaced (emptied once all is in).
+    if deferred or storage.exists(storage.deferred_recordings_path(day)):
+        storage.write_deferred_recordings(day, deferred)
     written = storage.write_parquet(Dataset.RECORDINGS, day, recordings_manifest_table(rows, day))
-    return RecordingsArchived(referenced=len(refs), manifest_rows=written, rows=rows, fetched=fetched)
+    return RecordingsArchived(
+        referenced=len(refs),
+        manifest_rows=written,
+        rows=rows,
+        fetched=fetched,
+        deferred=deferred,
+        budget=budget,
+    )

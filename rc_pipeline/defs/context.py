@@ -22,6 +22,8 @@ class DefsContext:
     messages: MessageStoreSettings
     # RC_PURGE_AFTER_DAYS: when set, the purge schedule exists (and still starts stopped).
     purge_after_days: int | None = None
+    # RC_RECORDING_BUDGET: recordings one run may download (None: all).
+    recording_budget: int | None = None
     # Built once: every domain must share the very same partitions definition.
     daily: dg.DailyPartitionsDefinition = field(init=False, compare=False)
 
@@ -43,7 +45,10 @@ class DefsContext:
     def from_env() -> DefsContext:
         """The deployment's settings, read once per process (each domain folder asks for them)."""
         return DefsContext(
-            PipelineSettings.from_env(), MessageStoreSettings.from_env(), read("RC_PURGE_AFTER_DAYS")
+            PipelineSettings.from_env(),
+            MessageStoreSettings.from_env(),
+            read("RC_PURGE_AFTER_DAYS"),
+            read("RC_RECORDING_BUDGET"),
         )
 
 
