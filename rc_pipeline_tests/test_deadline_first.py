@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from rc_pipeline.backfill import deadline_first, format_verification, run_archive, run_verify
+from rc_pipeline.calls.recordings import archive_recordings
 from rc_pipeline.control.inventory import RECORDING, archived_recordings, day_verdict
 from rc_pipeline.days import day_window
 from rc_pipeline.definitions import build_definitions
@@ -18,6 +19,7 @@ from rc_pipeline.defs.resources import close_shared_clients, simulator_resources
 from rc_pipeline.risk.rules import recording_deadline
 from rc_pipeline.settings import PipelineSettings
 from rc_pipeline.storage import ArchiveStorage, Dataset
+from rc_pipeline_tests.clienthelpers import client_for
 from rc_pipeline_tests.pipelinehelpers import message_settings, pipeline_for, yesterday
 
 
@@ -70,9 +72,8 @@ def test_recordings_budget_defers_the_latest_deadlines_and_the_check_warns(make_
     day = yesterday()
     storage = ArchiveStorage(str(tmp_path))
     job = _budget_defs(sim, str(tmp_path), 3).resolve_job_def(ARCHIVE_JOB)
-    result = job.execute_in_process(
-        partition_key=day.isoformat(), instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
-    )
+    instance = dg.DagsterInstance.ephemeral()
+    result = job.execute_in_process(partition_key=day.isoformat(), instance=instance, raise_on_error=False)
     assert result.success  # deferred is not failed
     (mat,) = [
         e.materialization
@@ -118,7 +119,7 @@ def test_recordings_budget_defers_the_latest_deadlines_and_the_check_warns(make_
     result = (
         _budget_defs(sim, str(tmp_path), None)
         .resolve_job_def(ARCHIVE_JOB)
-        .execute_in_process(partition_key=day.isoformat(), instance=dg.DagsterInstance.ephemeral())
+        .execute_in_process(partition_key=day.isoformat(), instance=instance)
     )
     assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()}["recordings_complete"]
     assert storage.read_deferred_recordings(day) == []
@@ -128,13 +129,13 @@ def test_recordings_budget_defers_the_latest_deadlines_and_the_check_warns(make_
 def test_the_daily_schedules_run_yesterday_before_the_lookback_days(tmp_path, simulator):
     defs = pipeline_for(simulator, str(tmp_path), timezone="UTC", lookback_days=2, start_date="2026-01-01")
     tick = datetime(2026, 3, 30, 2, 0, tzinfo=ZoneInfo("UTC"))
+    instance = dg.DagsterInstance.ephemeral()
     for name in (DAILY_ARCHIVE_SCHEDULE, DAILY_MESSAGE_SCHEDULE):
         schedule = defs.resolve_schedule_def(name)
-        with dg.instance_for_test() as instance:
-            context = dg.build_schedule_context(
-                instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
-            )
-            requests = schedule.evaluate_tick(context).run_requests
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+        )
+        requests = schedule.evaluate_tick(context).run_requests
         priority = {r.partition_key: int(r.tags["dagster/priority"]) for r in requests}
         assert priority == {
             "2026-03-27": LOOKBACK_PRIORITY,
@@ -142,3 +143,26 @@ def test_the_daily_schedules_run_yesterday_before_the_lookback_days(tmp_path, si
             "2026-03-29": YESTERDAY_PRIORITY,
         }
         assert YESTERDAY_PRIORITY > LOOKBACK_PRIORITY
+
+
+def test_recordings_past_their_deadline_get_no_budget(make_simulator, tmp_path):
+    sim = make_simulator(calls_per_day=30, extensions=4, days=3, recording_share=0.5, rate_limit_scale=0.02)
+    day = yesterday()
+    storage = ArchiveStorage(str(tmp_path))
+    defs = _budget_defs(sim, str(tmp_path), 2)
+    instance = dg.DagsterInstance.ephemeral()
+    defs.resolve_job_def(ARCHIVE_JOB).execute_in_process(partition_key=day.isoformat(), instance=instance)
+    waiting = len(storage.read_deferred_recordings(day))
+    assert waiting > 1
+    client = client_for(sim)
+    before = len(sim.request_log)
+    # A run 91 days later: every waiting recording is past its 90-day deadline. One still fits the
+    # budget (tried last-chance, after any alive one); the others are lost without a request.
+    later = datetime.now(ZoneInfo("UTC")) + timedelta(days=91)
+    result = archive_recordings(client, storage, day, lambda _: None, budget=1, now=later)
+    assert len(result.fetched) == 1 and result.deferred == []
+    gone = [r for r in result.rows if r["status"] == "missing"]
+    assert len(gone) == waiting - 1 and all("past its deadline" in r["error"] for r in gone)
+    recording_requests = [e for e in list(sim.request_log)[before:] if "/recording/" in e.path]
+    assert len(recording_requests) == 1  # the one download; nothing for the lost ones
+    assert storage.read_deferred_recordings(day) == []

@@ -135,6 +135,16 @@ def account_is_hipaa(client: RingCentralClient, progress: Callable[[str], None])
         return True
 
 
+def _unfetched_row(ref: RecordingRef, status: str, why: str) -> dict[str, Any]:
+    return {
+        "recording_id": ref.recording_id,
+        "call_id": ref.call_id,
+        "leg_index": ref.leg_index,
+        "status": status,
+        "error": why,
+    }
+
+
 def archive_recordings(
     client: RingCentralClient,
     storage: ArchiveStorage,
@@ -142,6 +152,7 @@ def archive_recordings(
     progress: Callable[[str], None],
     *,
     budget: int | None = None,
+    now: datetime | None = None,
 ) -> RecordingsArchived:
     """Fetch the recordings the day's calls and legs reference that are not archived intact yet,
     earliest deadline first, at most ``budget`` of them (None: all).
@@ -149,6 +160,7 @@ def archive_recordings(
     The manifest is written whatever failed, so the next run keeps what succeeded and retries only
     the rest; the caller decides whether failures fail the partition. What the budget left is in the
     manifest as ``deferred`` and in the storage's deferred list with its deadline (not a failure).
+    ``now`` (default: the current time) decides which deadlines have passed.
     """
     calls = storage.read_parquet(Dataset.CALLS, day)
     refs = recordings_referenced(calls, storage.read_parquet(Dataset.CALL_LEGS, day))
@@ -163,12 +175,23 @@ def archive_recordings(
             todo.append(ref)
     start_of = call_starts(calls, day)
     todo.sort(key=lambda ref: (start_of(ref), ref.recording_id))
-    later: list[RecordingRef] = []
+    later: list[tuple[RecordingRef, datetime]] = []
+    gone: list[tuple[RecordingRef, datetime]] = []
     if budget is not None and len(todo) > budget:
-        todo, later = todo[:budget], todo[budget:]
+        # Not all fit: the budget goes to the recordings RingCentral still holds, the nearest deadline
+        # first; ones already past their deadline come last (it has deleted them: a request would be
+        # a 404 spent from the budget).
+        hipaa = account_is_hipaa(client, progress)
+        moment = now or datetime.now(UTC)
+        dated = [(ref, recording_deadline(start_of(ref), hipaa)) for ref in todo]
+        dated = [d for d in dated if d[1] > moment] + [d for d in dated if d[1] <= moment]
+        todo = [ref for ref, _ in dated[:budget]]
+        later = [d for d in dated[budget:] if d[1] > moment]
+        gone = [d for d in dated[budget:] if d[1] <= moment]
     progress(
         f"{len(refs)} recordings referenced, {len(rows)} already archived, {len(todo)} to fetch"
         + (f", {len(later)} deferred (budget {budget})" if later else "")
+        + (f", {len(gone)} past their deadline" if gone else "")
     )
     fetched = download_all(
         todo,
@@ -177,22 +200,27 @@ def archive_recordings(
         what="recordings fetched",
     )
     rows.extend(fetched)
-    deferred: list[dict[str, str]] = []
-    if later:
-        hipaa = account_is_hipaa(client, progress)
-        for ref in later:
-            deadline = recording_deadline(start_of(ref), hipaa).isoformat()
-            deferred.append({"recording_id": ref.recording_id, "call_id": ref.call_id, "deadline": deadline})
-            rows.append(
-                {
-                    "recording_id": ref.recording_id,
-                    "call_id": ref.call_id,
-                    "leg_index": ref.leg_index,
-                    "status": "deferred",
-                    "error": f"left for a later run: this run's budget of {budget} recordings was spent; "
-                    f"RingCentral deletes it at {deadline}",
-                }
+    deferred = [
+        {"recording_id": ref.recording_id, "call_id": ref.call_id, "deadline": deadline.isoformat()}
+        for ref, deadline in later
+    ]
+    for ref, deadline in later:
+        rows.append(
+            _unfetched_row(
+                ref,
+                "deferred",
+                f"left for a later run: this run's budget of {budget} recordings was spent; RingCentral "
+                f"deletes it at {deadline.isoformat()}",
             )
+        )
+    for ref, deadline in gone:
+        rows.append(
+            _unfetched_row(
+                ref,
+                "missing",
+                f"not fetched: past its deadline ({deadline.isoformat()}), RingCentral has deleted it",
+            )
+        )
     # The deferred list first: the manifest is the partition's commit marker. A day that never
     # deferred anything gets no file; one that did gets its list replaced (emptied once all is in).
     if deferred or storage.exists(storage.deferred_recordings_path(day)):
