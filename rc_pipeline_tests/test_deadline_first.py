@@ -156,13 +156,13 @@ def test_recordings_past_their_deadline_get_no_budget(make_simulator, tmp_path):
     assert waiting > 1
     client = client_for(sim)
     before = len(sim.request_log)
-    # A run 91 days later: every waiting recording is past its 90-day deadline. One still fits the
-    # budget (tried last-chance, after any alive one); the others are lost without a request.
+    # A run 91 days later: every waiting recording is past its 90-day deadline, deleted at RingCentral.
+    # The budget is not spent on them: they are lost (the check fails), without a request.
     later = datetime.now(ZoneInfo("UTC")) + timedelta(days=91)
-    result = archive_recordings(client, storage, day, lambda _: None, budget=1, now=later)
-    assert len(result.fetched) == 1 and result.deferred == []
+    result = archive_recordings(client, storage, day, lambda _: None, budget=5, now=later)
+    assert result.fetched == [] and result.deferred == []
     gone = [r for r in result.rows if r["status"] == "missing"]
-    assert len(gone) == waiting - 1 and all("past its deadline" in r["error"] for r in gone)
-    recording_requests = [e for e in list(sim.request_log)[before:] if "/recording/" in e.path]
-    assert len(recording_requests) == 1  # the one download; nothing for the lost ones
+    assert len(gone) == waiting and all("past its deadline" in r["error"] for r in gone)
+    assert not [e for e in list(sim.request_log)[before:] if "/recording/" in e.path]
+    assert not day_verdict(storage, day_window(day, "UTC"), RECORDING).passed
     assert storage.read_deferred_recordings(day) == []

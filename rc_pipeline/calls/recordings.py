@@ -177,17 +177,16 @@ def archive_recordings(
     todo.sort(key=lambda ref: (start_of(ref), ref.recording_id))
     later: list[tuple[RecordingRef, datetime]] = []
     gone: list[tuple[RecordingRef, datetime]] = []
-    if budget is not None and len(todo) > budget:
-        # Not all fit: the budget goes to the recordings RingCentral still holds, the nearest deadline
-        # first; ones already past their deadline come last (it has deleted them: a request would be
-        # a 404 spent from the budget).
+    if budget is not None and todo:
+        # A budget goes to the recordings RingCentral still holds, the nearest deadline first: one past
+        # its deadline is deleted there, and asking for it would spend a Heavy request on a 404.
+        # (Without a budget every one is tried, as ever.)
         hipaa = account_is_hipaa(client, progress)
         moment = now or datetime.now(UTC)
         dated = [(ref, recording_deadline(start_of(ref), hipaa)) for ref in todo]
-        dated = [d for d in dated if d[1] > moment] + [d for d in dated if d[1] <= moment]
-        todo = [ref for ref, _ in dated[:budget]]
-        later = [d for d in dated[budget:] if d[1] > moment]
-        gone = [d for d in dated[budget:] if d[1] <= moment]
+        alive = [d for d in dated if d[1] > moment]
+        gone = [d for d in dated if d[1] <= moment]
+        todo, later = [ref for ref, _ in alive[:budget]], alive[budget:]
     progress(
         f"{len(refs)} recordings referenced, {len(rows)} already archived, {len(todo)} to fetch"
         + (f", {len(later)} deferred (budget {budget})" if later else "")
