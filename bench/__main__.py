@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import api, download, planning, queries, transform
+from bench import api, download, planning, queries, retention_race, transform
 from bench.common import RESULTS, Result, render_markdown, render_table, write_results
 
 
@@ -33,6 +33,7 @@ class Sizes:
     query_repeats: int
     plan_calls_per_day: int
     plan_days: int
+    race: retention_race.RaceSizes
 
 
 # The sizes the issue states, fitted to 20 minutes on 2 cores (see README, Performance).
@@ -51,6 +52,9 @@ FULL = Sizes(
     query_repeats=3,
     plan_calls_per_day=70_000,
     plan_days=30,
+    # 30 simulated days, recordings kept 10 days (90 in life: shortened so the race is short), a
+    # budget of 60% of the daily recordings.
+    race=retention_race.RaceSizes(days=30, retention=10, calls_per_day=150, budget_share=0.6),
 )
 QUICK = Sizes(
     api=api.ApiSizes(days=3, calls_per_day=300, recording_share=0.3, window=2.0, count_scale=20, runs=4),
@@ -64,13 +68,14 @@ QUICK = Sizes(
     query_repeats=3,
     plan_calls_per_day=70_000,
     plan_days=7,
+    race=retention_race.RaceSizes(days=6, retention=3, calls_per_day=30, budget_share=0.6),
 )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
-    parser.add_argument("--only", default="1,2,3,4,5,6", help="scenarios to run, e.g. 3,4 (default all)")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="scenarios to run, e.g. 3,4 (default all)")
     parser.add_argument("--workdir", help="keep scratch data here instead of a deleted temp directory")
     parser.add_argument(
         "--out", help="results JSON (default bench/results/latest.json; --quick: $TMPDIR/rc-bench-quick.json)"
@@ -106,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                 workdir, days=sizes.query_days, calls_per_day=sizes.query_calls_per_day,
                 repeats=sizes.query_repeats, log=log)),
             ("6", "capacity planning", lambda: _plan(sizes, context, log)),
+            ("7", "retention race", lambda: retention_race.run(workdir, sizes.race, log=log)),
         ):  # fmt: skip
             if number == "1" and not ({"1", "2"} & only):
                 continue
