@@ -31,6 +31,10 @@ from rc_pipeline.risk.rules import RECORDINGS_ACCOUNT_LIMIT
 # service-info lists this feature, enabled, on a HIPAA account (recordings kept 30 days, not 90).
 HIPAA_FEATURE = "HipaaCompliance"
 
+# Daily running is simulated until its loss per day is steady, but never longer than this (a volume a
+# hair above the budget takes years to lose its first recording).
+MAX_DAILY_SPAN = 3 * 365
+
 DEADLINE_FIRST = "deadline"
 NEWEST_FIRST = "newest"
 ORDERS = (DEADLINE_FIRST, NEWEST_FIRST)
@@ -171,6 +175,9 @@ class RecordingForecast:
     recordings_per_day: int
     budget_per_day: int
     deadline_days: int
+    # RingCentral's time limit (90 or 30 days); ``deadline_days`` is shorter when the account cap
+    # (100,000) fills first.
+    time_limit_days: int
     # Already past their deadline on ``today``: gone before any run, whatever the order.
     already_deleted: int
     backfill: LossForecast
@@ -204,6 +211,7 @@ class RecordingForecast:
             "recordings_per_day": self.recordings_per_day,
             "budget_per_day": self.budget_per_day,
             "deadline_days": self.deadline_days,
+            "time_limit_days": self.time_limit_days,
             "already_deleted": self.already_deleted,
             "backfill_lost": self.backfill_lost,
             "new_days_lost_during_backfill": self.new_days_lost,
@@ -228,8 +236,8 @@ def forecast_recordings(
     """Forecast the loss of backfilling [start, end] from ``today`` and of daily running.
 
     The backfill competes with the daily runs for the same budget: the new days (from yesterday on)
-    arrive while it works. Daily running alone is simulated long enough (two deadlines) to reach its
-    steady loss per day.
+    arrive while it works. Daily running alone is simulated long enough to reach its steady loss per
+    day (the backlog fills first).
     """
     per_day = round(recordings_per_day)
     days = effective_deadline_days(deadline_days, recordings_per_day, account_limit)
@@ -246,18 +254,25 @@ def forecast_recordings(
     kw = dict(first_run=today, budget_per_day=budget_per_day, deadline_days=days, last_run=horizon)
     backfill = simulate_loss({**alive, **new_days}, overhead=backfill_overhead, **kw)
     newest = simulate_loss({**alive, **new_days}, overhead=backfill_overhead, order=NEWEST_FIRST, **kw)
-    daily_days = {today - timedelta(days=1) + timedelta(days=n): per_day for n in range(2 * days + 1)}
+    # Daily running from an empty backlog: it grows by (volume - budget) a day and the first loss comes
+    # once it holds a deadline's worth of budget, then the loss per day is steady.
+    span = 2 * days
+    if per_day > budget_per_day:
+        span += math.ceil(days * budget_per_day / (per_day - budget_per_day))
+    span = min(span, MAX_DAILY_SPAN)
+    daily_days = {today - timedelta(days=1) + timedelta(days=n): per_day for n in range(span + 1)}
     daily = simulate_loss(
         daily_days,
         first_run=today,
         budget_per_day=budget_per_day,
         deadline_days=days,
-        last_run=today + timedelta(days=2 * days),
+        last_run=today + timedelta(days=span),
     )
     return RecordingForecast(
         recordings_per_day=per_day,
         budget_per_day=budget_per_day,
         deadline_days=days,
+        time_limit_days=deadline_days,
         already_deleted=already,
         backfill=backfill,
         backfill_newest_first=newest,

@@ -338,9 +338,15 @@ def format_forecast(f: RecordingForecast) -> list[str]:
     """The loss forecast's lines: the backfill (deadline first, and newest first for contrast), then
     daily running, each with the day RingCentral starts deleting what the archive has not reached."""
     b = f.backfill
+    if f.deadline_days < f.time_limit_days:
+        why = (
+            f"{f.deadline_days} days after the call: at {f.recordings_per_day:,} a day the account's "
+            f"100,000 fill in {f.deadline_days} days, before the {f.time_limit_days}-day limit"
+        )
+    else:
+        why = f"{f.deadline_days} days after the call, and the oldest beyond 100,000 per account"
     lines = [
-        f"Loss forecast (recordings: RingCentral deletes them {f.deadline_days} days after the call, "
-        "and the oldest beyond 100,000 per account)",
+        f"Loss forecast (recordings: RingCentral deletes them {why})",
         f"  Budget: {f.budget_per_day:,} recordings/day (the Heavy requests left after the daily call-log "
         f"pages and exports); volume {f.recordings_per_day:,}/day.",
     ]

@@ -107,6 +107,17 @@ def test_forecast_of_a_backfill_beside_the_daily_runs():
         deadline_days=3,
     )
     assert f.daily_lost_per_day == 4 and f.daily.first_loss == date(2026, 1, 7)
+    # One a day over the budget: the backlog grows by one a day and reaches the deadline only after
+    # nine days (the oldest day's rest reaches the 9 a run can take): simulated long enough to see it.
+    f = forecast_recordings(
+        start=D0,
+        end=date(2026, 1, 2),
+        today=date(2026, 1, 4),
+        recordings_per_day=10,
+        budget_per_day=9,
+        deadline_days=3,
+    )
+    assert f.daily_lost_per_day == 1 and f.daily.first_loss == date(2026, 1, 15)
     # Days already past their deadline on the first run are counted apart: no order saves them.
     f = forecast_recordings(
         start=D0,
@@ -126,9 +137,10 @@ def test_plan_prints_the_forecast():
     f = plan.forecast
     assert f is not None and f.budget_per_day == plan.max_recordings_per_day() == 14_400 - 210 - 12
     # 100,000 / 40,000 a day: the account cap deletes after 2 days, not 90.
-    assert f.deadline_days == 2
+    assert f.deadline_days == 2 and f.time_limit_days == 90
     assert f.daily_lost_per_day == 40_000 - f.budget_per_day
     text = format_plan(plan)
+    assert "the account's 100,000 fill in 2 days, before the 90-day limit" in text
     assert "Loss forecast" in text and "Already deleted at RingCentral: 1,200,000" in text
     assert f"{f.daily_lost_per_day:,} recordings lost every day from {f.daily.first_loss}" in text
     assert json.loads(json.dumps(plan.to_json(), default=str))["forecast"]["daily_lost_per_day"] == 25_822
