@@ -7,19 +7,38 @@ import threading
 from datetime import datetime
 
 from rc_pipeline.simulator import media
-from rc_pipeline.simulator.calllog import CallFilter, CallLog, RecordingRef
+from rc_pipeline.simulator.calllog import CallFilter, CallLog, RecordingRef, day_of_ms
+from rc_pipeline.simulator.clock import SimClock
 from rc_pipeline.simulator.config import SimulatorConfig
 from rc_pipeline.simulator.directory import Extension, build_extensions, extension_record
 from rc_pipeline.simulator.media import BinaryContent
 from rc_pipeline.simulator.messages import MessageStore
-from rc_pipeline.simulator.timefmt import now_utc, to_ms
+from rc_pipeline.simulator.rules import (
+    HIPAA_RECORDING_DAYS,
+    MessageLimits,
+    RecordingRules,
+    RetentionHistory,
+    RuleDeletion,
+)
+from rc_pipeline.simulator.timefmt import to_ms
+
+DAY_MS = 86_400_000
+FAR_FUTURE_MS = 2**62  # "whenever": rules bound their own search (recordings expire within 90 days)
 
 
 class Account:
-    """One RingCentral account generated from `config.seed`; only API-made changes are stored."""
+    """One RingCentral account generated from `config.seed`; only API-made changes are stored.
 
-    def __init__(self, config: SimulatorConfig, base_url: str, media_url: str) -> None:
+    Its history is anchored: the first day with traffic is fixed when the account is created
+    (`config.days` before the simulated today), and advancing `clock` adds new days of traffic.
+    """
+
+    def __init__(
+        self, config: SimulatorConfig, base_url: str, media_url: str, clock: SimClock | None = None
+    ) -> None:
         self.config = config
+        self.clock = clock if clock is not None else SimClock()
+        self.first_day = day_of_ms(self.clock.now_ms()) - config.days
         self.base_url = base_url
         self.media_url = media_url
         rng = random.Random(f"{config.seed}:account")
@@ -34,23 +53,36 @@ class Account:
             account_id=self.account_id,
             extensions=self._extensions,
             calls_per_day=config.calls_per_day,
-            days=config.days,
+            first_day=self.first_day,
             recording_share=config.recording_share,
             visibility_delay=config.call_visibility_delay,
             recording_attach_delay=config.recording_attach_delay,
             base_url=base_url,
             media_url=media_url,
+            retention_days=config.call_log_retention_days,
         )
+        recording_days = config.recording_retention_days
+        if config.hipaa:
+            recording_days = min(recording_days, HIPAA_RECORDING_DAYS)
+        self.recording_rules = RecordingRules(self.calls, recording_days, config.recordings_account_limit)
+        self._retention = RetentionHistory(config.retention_period)
         self.store = MessageStore(
             seed=config.seed,
             account_id=self.account_id,
             extensions=self._extensions,
             per_day=config.messages_per_day,
-            days=config.days,
+            first_day=self.first_day,
             base_url=base_url,
             media_url=media_url,
+            limits=MessageLimits(
+                voicemail_box_limit=config.voicemail_box_limit,
+                sms_folder_limit=config.sms_folder_limit,
+                sent_fax_days=config.sent_fax_days,
+                user_purge_share=config.user_purge_share,
+                user_purge_within_hours=config.user_purge_within_hours,
+            ),
+            retention=self._retention,
         )
-        self.retention_period = config.retention_period
         self._deleted_recordings: set[str] = set()
         self._lock = threading.Lock()
 
@@ -67,7 +99,19 @@ class Account:
         self.store.reset()
         with self._lock:
             self._deleted_recordings.clear()
-            self.retention_period = self.config.retention_period
+        self._retention.reset(self.config.retention_period)
+
+    # ---- message store configuration -------------------------------------------------------------
+
+    @property
+    def retention_period(self) -> int:
+        """The message store's retentionPeriod in days (fax and voicemail older than it are deleted)."""
+        return self._retention.current
+
+    @retention_period.setter
+    def retention_period(self, days: int) -> None:
+        """Change it now (simulated time): older fax and voicemail go at once, nothing comes back."""
+        self._retention.set(days, self.clock.now_ms())
 
     # ---- extensions --------------------------------------------------------------------------
 
@@ -95,7 +139,7 @@ class Account:
         "Right now" matters: recordings attach `recording_attach_delay` after a call appears, so two
         calls of this a few minutes apart can differ exactly as two listings would.
         """
-        now_ms = to_ms(now_utc())
+        now_ms = self.clock.now_ms()
         return [
             self.calls.render(sk.day, i, view, now_ms=now_ms)
             for sk, i in self.calls.iter_matches(to_ms(date_from), to_ms(date_to), now_ms, CallFilter())
@@ -112,7 +156,7 @@ class Account:
         spec: "deletes the recording file itself, not the record of it in the call log"), whose
         metadata and content then answer 404. An id already deleted counts as not existing.
         """
-        now_ms = to_ms(now_utc())
+        now_ms = self.clock.now_ms()
         missing = [r for r in recording_ids if self.recording_location(r, now_ms) is None]
         if not missing:
             with self._lock:
@@ -120,21 +164,61 @@ class Account:
         return missing
 
     def recording_location(self, recording_id: str, now_ms: int) -> RecordingRef | None:
-        """The call (and leg) owning a live recording; None when unknown, not attached yet or deleted."""
+        """The call (and leg) owning a live recording; None when unknown, not attached yet, deleted
+        through the API or deleted by RingCentral's rules (expired, beyond the account limit)."""
         if self.recording_deleted(recording_id):
             return None
-        return self.calls.locate_recording(recording_id, now_ms)
+        ref = self.calls.locate_recording(recording_id, now_ms)
+        if ref is None or self.recording_rules.deletion(ref, now_ms) is not None:
+            return None
+        return ref
+
+    # ---- ground truth of RingCentral's deletion rules (tests, benchmarks) ----------------------
+
+    def recording_deletion(self, recording_id: str) -> RuleDeletion | None:
+        """When RingCentral's rules delete a recording (past or future) and by which rule; None when
+        no rule ever does (on-demand recordings). KeyError when the id names no kept recording.
+        Ignores deletions through the API and whether the call is visible yet."""
+        ref = self.calls.recording_ref(recording_id)
+        if ref is None:
+            raise KeyError(recording_id)
+        return self.recording_rules.deletion(ref, FAR_FUTURE_MS)
+
+    def recording_expiry(self, recording_id: str) -> datetime | None:
+        """`recording_deletion(...).at`: when the rules delete the recording (None: never)."""
+        found = self.recording_deletion(recording_id)
+        return found.at if found is not None else None
+
+    def message_deletion(self, message_id: int, horizon_days: int = 366) -> RuleDeletion | None:
+        """When RingCentral's rules (limits, retention, user purge) delete a message, if that is
+        within `horizon_days` of now (past deletions included); None otherwise. Ignores deletions
+        through the API. KeyError when the id names no generated message."""
+        base = self.store.base_message(int(message_id))
+        if base is None:
+            raise KeyError(message_id)
+        return self.store.rule_deletion(base, self.clock.now_ms() + horizon_days * DAY_MS)
+
+    def deleted_by_rules(self, kind: str, item_id: str | int) -> bool:
+        """Whether the rules have deleted the item by now: kind "recording" or "message"."""
+        now_ms = self.clock.now_ms()
+        if kind == "recording":
+            found = self.recording_deletion(str(item_id))
+        elif kind == "message":
+            found = self.message_deletion(int(item_id), horizon_days=0)
+        else:
+            raise ValueError(f"kind must be 'recording' or 'message', not {kind!r}")
+        return found is not None and found.at_ms <= now_ms
 
     def large_recording_id(self) -> str | None:
         """Id of the recording sized `config.large_recording_bytes` (None when that is not set)."""
         if not self.config.large_recording_bytes:
             return None
-        found = self.calls.designated_large_recording(to_ms(now_utc()))
+        found = self.calls.designated_large_recording(self.clock.now_ms())
         return self.calls.recording_id(*found) if found else None
 
     def recording_body(self, recording_id: str) -> BinaryContent | None:
         """The recording's audio, or None when there is no such (live) recording."""
-        found = self.recording_location(recording_id, to_ms(now_utc()))
+        found = self.recording_location(recording_id, self.clock.now_ms())
         if found is None:
             return None
         content_type, size = self.calls.recording_format(found)
@@ -182,11 +266,11 @@ class Account:
         if ext is None:
             raise KeyError(extension_id)
         return self.store.list(
-            ext, to_ms(date_from), to_ms(date_to), to_ms(now_utc()), availability=availability
+            ext, to_ms(date_from), to_ms(date_to), self.clock.now_ms(), availability=availability
         )
 
     def attachment_body(self, message_id: int, attachment_id: int) -> BinaryContent | None:
-        return self.store.attachment(message_id, attachment_id, to_ms(now_utc()))
+        return self.store.attachment(message_id, attachment_id, self.clock.now_ms())
 
     def attachment_content(self, message_id: int | str, attachment_id: int | str) -> tuple[bytes, str]:
         """An attachment's (bytes, content type). Raises KeyError if there is none."""

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from rc_pipeline.simulator.account import Account
 from rc_pipeline.simulator.config import SimulatorConfig
-from rc_pipeline.simulator.timefmt import iso, now_utc, to_ms
+from rc_pipeline.simulator.timefmt import iso, to_ms
 
 FINISHED = frozenset({"Completed", "Failed", "AttemptFailed", "Cancelled"})
 EXPORT_TYPES = ("Fax", "SMS", "VoiceMail", "Pager")
@@ -91,7 +91,7 @@ class ExportStore:
                 date_from=date_from,
                 date_to=date_to,
                 message_types=message_types,
-                created_wall=now_utc(),
+                created_wall=self.account.clock.now(),
                 created_monotonic=time.monotonic(),
                 final_status=final or "Completed",
                 duration=self.config.export_task_seconds,
@@ -133,7 +133,7 @@ class ExportStore:
         folder = os.path.join(self.workdir, "exports", task.id)
         os.makedirs(folder, exist_ok=True)
         acc = task.account_id
-        now_ms = to_ms(now_utc())
+        now_ms = self.account.clock.now_ms()
         by_extension = []
         for ext in self.account.extension_objects:
             if not ext.message_types:

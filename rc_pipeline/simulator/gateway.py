@@ -13,12 +13,14 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
 
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from rc_pipeline.apispec import Operation, match_operation
 from rc_pipeline.simulator.auth import Session
 from rc_pipeline.simulator.faults import Fault
 from rc_pipeline.simulator.requestlog import RequestLogEntry
+from rc_pipeline.simulator.routes_control import CLOCK_PATH, clock_route
 from rc_pipeline.simulator.state import SimulatorState
 from rc_pipeline.simulator.throttle import Verdict
 
@@ -97,6 +99,11 @@ class Gateway:
             return
         cycle = getattr(send, "__self__", None)  # uvicorn's RequestResponseCycle: owns the transport
         method, path = scope["method"], scope["path"]
+        if path == CLOCK_PATH and self.host == "platform":
+            # A test control, not an API call: no token, no throttling, not in the request log.
+            response = await clock_route(Request(scope, receive), self.state.clock)
+            await response(scope, receive, send)
+            return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         query = scope.get("query_string", b"").decode("latin-1")
         op = match_operation(method, path)

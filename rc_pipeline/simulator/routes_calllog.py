@@ -45,7 +45,7 @@ from rc_pipeline.simulator.params import (
     page_value,
     per_page_value,
 )
-from rc_pipeline.simulator.timefmt import iso, now_utc, to_ms
+from rc_pipeline.simulator.timefmt import iso, to_ms
 
 VIEWS = ("Simple", "Detailed")
 SYNC_MAX_RECORDS = 250
@@ -89,7 +89,7 @@ async def list_call_log(request: Request) -> Response:
     acc = account(request)
     calls = acc.calls
     view = enum_value(request, "view", VIEWS, "Simple") or "Simple"
-    now = now_utc()
+    now = sim(request).clock.now()
     date_to = date_value(request, "dateTo") or now
     date_from = date_value(request, "dateFrom") or date_to - timedelta(hours=24)
     if date_from > date_to:
@@ -153,7 +153,7 @@ async def read_call_records(request: Request) -> Response:
     scope_ext = _scope_extension(request)
     owner_index = extension(request).index if scope_ext is not None else None
     ids = bulk_ids(request.path_params["callRecordId"], "callRecordId")
-    now_ms = to_ms(now_utc())
+    now_ms = sim(request).clock.now_ms()
     base = f"{sim(request).base_url}{canonical_path(request).rsplit('/', 1)[0]}"
 
     def lookup(call_id: str) -> dict | None:
@@ -219,7 +219,7 @@ async def sync_call_log(request: Request) -> Response:
     scope_ext = _scope_extension(request)
     scope_key = str(scope_ext) if scope_ext is not None else "account"
     owner_index = extension(request).index if scope_ext is not None else None
-    now = now_utc()
+    now = sim(request).clock.now()
     now_ms = to_ms(now)
     record_count = int_value(request, "recordCount", None, minimum=1)
     if record_count is not None and record_count > SYNC_MAX_RECORDS and sync_type == "ISync":
@@ -278,7 +278,7 @@ async def active_calls(request: Request) -> Response:
     flt = _filter(request, _owner_index(request))
     scope_ext = _scope_extension(request)
     page, per_page = page_value(request), per_page_value(request)
-    now_ms = to_ms(now_utc())
+    now_ms = sim(request).clock.now_ms()
     matches = [
         (sk, i)
         for sk, i in calls.iter_active(now_ms)

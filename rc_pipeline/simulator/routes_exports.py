@@ -12,7 +12,7 @@ from rc_pipeline.simulator.common import account, json_body, ok, session, sim
 from rc_pipeline.simulator.errors import api_error
 from rc_pipeline.simulator.exports import EXPORT_TYPES, ExportLimitError, ExportTask
 from rc_pipeline.simulator.params import NotFound, ParamError
-from rc_pipeline.simulator.timefmt import now_utc, parse_iso
+from rc_pipeline.simulator.timefmt import parse_iso
 
 # Not a documented RingCentral code (the spec gives none for this case): chosen so clients can
 # recognise the "at most 2 tasks at once" refusal and retry later instead of failing.
@@ -26,7 +26,7 @@ async def create_report(request: Request) -> Response:
     body = await json_body(request) if raw.strip() else {}
     if not isinstance(body, dict):
         raise ParamError("body", None, "Request body must be a JSON object")
-    now = now_utc()
+    now = sim(request).clock.now()
     try:
         date_to = parse_iso(body["dateTo"]) if body.get("dateTo") else now
     except (TypeError, ValueError):

@@ -38,7 +38,7 @@ from rc_pipeline.simulator.params import (
     page_value,
     per_page_value,
 )
-from rc_pipeline.simulator.timefmt import now_utc, to_ms
+from rc_pipeline.simulator.timefmt import to_ms
 
 MESSAGE_TYPES = ("Fax", "SMS", "VoiceMail", "Pager", "Text")
 AVAILABILITY = ("Alive", "Deleted", "Purged")
@@ -49,7 +49,7 @@ VND_MULTIPART = "application/vnd.ringcentral.multipart+json"
 async def list_messages(request: Request) -> Response:
     ext = extension(request)
     acc = account(request)
-    now = now_utc()
+    now = sim(request).clock.now()
     date_to = date_value(request, "dateTo") or now
     date_from = date_value(request, "dateFrom") or date_to - timedelta(hours=24)
     if date_from > date_to:
@@ -106,7 +106,7 @@ def _numbers(message: dict) -> set[str]:
 def _lookup(request: Request, ext: Extension, raw_id: str) -> dict | None:
     if not raw_id.isdigit():
         return None
-    msg = account(request).store.get(int(raw_id), to_ms(now_utc()))
+    msg = account(request).store.get(int(raw_id), sim(request).clock.now_ms())
     if msg is None or msg["extensionId"] != str(ext.id):
         return None
     return msg
@@ -270,7 +270,7 @@ async def update_messages(request: Request) -> Response:
     ext = extension(request)
     allow_availability = request.method == "PATCH"
     entries, bulk = await _update_entries(request)
-    store, now_ms = account(request).store, to_ms(now_utc())
+    store, now_ms = account(request).store, sim(request).clock.now_ms()
 
     def apply(rid: str, change: object) -> tuple[int, dict]:
         try:
@@ -328,7 +328,7 @@ async def delete_messages(request: Request) -> Response:
     purge = bool_value(request, "purge")
     kind = enum_value(request, "type", (*MESSAGE_TYPES, "All"), "All") or "All"
     segment = request.path_params["messageId"]
-    store, now_ms = account(request).store, to_ms(now_utc())
+    store, now_ms = account(request).store, sim(request).clock.now_ms()
     if segment == "*":
         ids = await _body_ids(request)
         note_ids(request, ids)
@@ -364,7 +364,7 @@ async def delete_by_filter(request: Request) -> Response:
     without purge. At most 50 conversationId values (CMN-106 beyond).
     """
     ext = extension(request)
-    now = now_utc()
+    now = sim(request).clock.now()
     date_to = date_value(request, "dateTo") or now
     kind = enum_value(request, "type", (*MESSAGE_TYPES, "All"), "All") or "All"
     purge = bool_value(request, "purge")

@@ -8,12 +8,14 @@ import socket
 import tempfile
 import threading
 import time
+from datetime import datetime
 from types import TracebackType
 
 import uvicorn
 
 from rc_pipeline.simulator.account import Account
 from rc_pipeline.simulator.app import build_app
+from rc_pipeline.simulator.clock import SimClock
 from rc_pipeline.simulator.config import SimulatorConfig
 from rc_pipeline.simulator.exports import ExportStore
 from rc_pipeline.simulator.faults import FaultConfig
@@ -117,6 +119,17 @@ class RunningSimulator:
     @property
     def account_id(self) -> str:
         return self._state.account.account_id
+
+    @property
+    def clock(self) -> SimClock:
+        """The simulated time every answer is computed at."""
+        return self._state.clock
+
+    def advance(
+        self, *, days: float = 0, hours: float = 0, minutes: float = 0, seconds: float = 0
+    ) -> datetime:
+        """Move simulated time forward (new traffic appears, deletion rules apply); returns the new now."""
+        return self._state.clock.advance(days=days, hours=hours, minutes=minutes, seconds=seconds)
 
     @property
     def faults(self) -> FaultConfig:

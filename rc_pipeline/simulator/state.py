@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from rc_pipeline.simulator.account import Account
 from rc_pipeline.simulator.auth import TokenStore
+from rc_pipeline.simulator.clock import SimClock
 from rc_pipeline.simulator.config import SimulatorConfig
 from rc_pipeline.simulator.exports import ExportStore
 from rc_pipeline.simulator.faults import FaultConfig
@@ -24,10 +25,13 @@ class SimulatorState:
     faults: FaultConfig
     request_log: RequestLog
     exports: ExportStore
+    # Simulated time: the account's "now" (tokens and rate limits keep real monotonic time).
+    clock: SimClock
 
     @classmethod
     def create(cls, config: SimulatorConfig, base_url: str, media_url: str, workdir: str) -> SimulatorState:
-        account = Account(config, base_url, media_url)
+        clock = SimClock()
+        account = Account(config, base_url, media_url, clock)
         return cls(
             config=config,
             base_url=base_url,
@@ -38,4 +42,5 @@ class SimulatorState:
             faults=config.faults,
             request_log=RequestLog(),
             exports=ExportStore(config, account, workdir),
+            clock=clock,
         )

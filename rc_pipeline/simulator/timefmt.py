@@ -31,6 +31,7 @@ def parse_iso(text: str) -> datetime:
 
 
 def now_utc() -> datetime:
+    """Real wall-clock time. The simulated account's "now" is its SimClock (`SimulatorState.clock`)."""
     return datetime.now(UTC)
 
 
