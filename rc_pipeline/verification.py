@@ -106,7 +106,8 @@ def recordings_complete(storage: ArchiveStorage, window: DayWindow) -> Outcome:
     outcome = _files_outcome("referenced", len(referenced), lost, damaged)
     if not deferred:
         return outcome
-    earliest = min(deadlines[i] for i in deferred)
+    # ISO UTC strings compare in time order; on-demand recordings have none (no time limit).
+    earliest = min((deadlines[i] for i in deferred if deadlines[i]), default="none (on-demand only)")
     return Outcome(
         False,
         {

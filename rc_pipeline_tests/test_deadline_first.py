@@ -19,6 +19,7 @@ from rc_pipeline.defs.resources import close_shared_clients, simulator_resources
 from rc_pipeline.risk.rules import recording_deadline
 from rc_pipeline.settings import PipelineSettings
 from rc_pipeline.storage import ArchiveStorage, Dataset
+from rc_pipeline.transform.recordings import recordings_referenced
 from rc_pipeline_tests.clienthelpers import client_for
 from rc_pipeline_tests.pipelinehelpers import message_settings, pipeline_for, yesterday
 
@@ -54,6 +55,12 @@ def test_backfill_runs_in_deadline_order_and_says_why(make_simulator, tmp_path):
     assert said and said[0].startswith("Order: deadline first.")
 
 
+def _refs(storage: ArchiveStorage, day: date):
+    return recordings_referenced(
+        storage.read_parquet(Dataset.CALLS, day), storage.read_parquet(Dataset.CALL_LEGS, day)
+    )
+
+
 def _budget_defs(sim, root: str, budget: int | None) -> dg.Definitions:
     close_shared_clients()
     config = PipelineSettings(
@@ -85,24 +92,31 @@ def test_recordings_budget_defers_the_latest_deadlines_and_the_check_warns(make_
     assert referenced > 3 and meta["downloaded_now"] == 3
     assert meta["deferred_count"] == referenced - 3
 
-    # Downloaded in deadline order: every deferred recording's call started no earlier than the
-    # downloaded ones', and each deadline is its call's start + 90 days (the simulator is not HIPAA).
+    # Downloaded in deadline order: automatic recordings by their call's start (deadline = start + 90
+    # days, the simulator is not HIPAA), on-demand ones (no time limit) only after them.
     starts = {r["id"]: r["start_time"] for r in storage.read_parquet(Dataset.CALLS, day).to_pylist()}
     manifest = storage.read_parquet(Dataset.RECORDINGS, day).to_pylist()
-    done = [starts[r["call_id"]] for r in manifest if r["status"] == "verified"]
     deferred = storage.read_deferred_recordings(day)
     assert [r["status"] for r in manifest].count("deferred") == len(deferred) == referenced - 3
-    assert max(done) <= min(starts[r["call_id"]] for r in deferred)
-    assert [r["deadline"] for r in deferred] == sorted(r["deadline"] for r in deferred)
-    assert all(r["deadline"] == recording_deadline(starts[r["call_id"]], False).isoformat() for r in deferred)
-    assert meta["deferred_earliest_deadline"] == deferred[0]["deadline"]
+    automatic = [r for r in deferred if r["deadline"]]
+    assert automatic, "the simulator's recordings are mostly automatic"
+    assert all(r["deadline"] is None for r in deferred[len(automatic) :])  # on-demand last
+    types = {r.recording_id: r.recording_type for r in _refs(storage, day)}
+    done = [r for r in manifest if r["status"] == "verified"]
+    assert all(types[r["recording_id"]] == "Automatic" for r in done)
+    assert max(starts[r["call_id"]] for r in done) <= min(starts[r["call_id"]] for r in automatic)
+    assert [r["deadline"] for r in automatic] == sorted(r["deadline"] for r in automatic)
+    assert all(
+        r["deadline"] == recording_deadline(starts[r["call_id"]], False).isoformat() for r in automatic
+    )
+    assert meta["deferred_earliest_deadline"] == automatic[0]["deadline"]
 
     # The check warns (does not pass silently), naming the count and the earliest deadline.
     (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "recordings_complete"]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     check_meta = {k: v.value for k, v in check.metadata.items()}
     assert check_meta["deferred_count"] == referenced - 3
-    assert check_meta["earliest_deadline"] == deferred[0]["deadline"]
+    assert check_meta["earliest_deadline"] == automatic[0]["deadline"]
     assert check_meta["missing"] == []
 
     # A purge re-runs the checks: the day is not proven, and deferred recordings are not even listed.
@@ -152,17 +166,20 @@ def test_recordings_past_their_deadline_get_no_budget(make_simulator, tmp_path):
     defs = _budget_defs(sim, str(tmp_path), 2)
     instance = dg.DagsterInstance.ephemeral()
     defs.resolve_job_def(ARCHIVE_JOB).execute_in_process(partition_key=day.isoformat(), instance=instance)
-    waiting = len(storage.read_deferred_recordings(day))
-    assert waiting > 1
+    waiting = storage.read_deferred_recordings(day)
+    automatic = {r["recording_id"] for r in waiting if r["deadline"]}
+    on_demand = {r["recording_id"] for r in waiting if not r["deadline"]}
+    assert automatic
     client = client_for(sim)
     before = len(sim.request_log)
-    # A run 91 days later: every waiting recording is past its 90-day deadline, deleted at RingCentral.
-    # The budget is not spent on them: they are lost (the check fails), without a request.
+    # A run 91 days later: every waiting automatic recording is past its 90-day deadline, deleted at
+    # RingCentral. The budget is not spent on them: they are lost (the check fails), without a request;
+    # on-demand ones (no time limit) get the budget.
     later = datetime.now(ZoneInfo("UTC")) + timedelta(days=91)
-    result = archive_recordings(client, storage, day, lambda _: None, budget=5, now=later)
-    assert result.fetched == [] and result.deferred == []
-    gone = [r for r in result.rows if r["status"] == "missing"]
-    assert len(gone) == waiting and all("past its deadline" in r["error"] for r in gone)
-    assert not [e for e in list(sim.request_log)[before:] if "/recording/" in e.path]
+    result = archive_recordings(client, storage, day, lambda _: None, budget=100, now=later)
+    assert {r["recording_id"] for r in result.fetched} == on_demand and result.deferred == []
+    gone = {r["recording_id"]: r for r in result.rows if r["status"] == "missing"}
+    assert set(gone) == automatic and all("past its deadline" in r["error"] for r in gone.values())
+    asked = [e.path for e in list(sim.request_log)[before:]]
+    assert not [p for p in asked if any(i in p for i in automatic)]
     assert not day_verdict(storage, day_window(day, "UTC"), RECORDING).passed
-    assert storage.read_deferred_recordings(day) == []

@@ -85,12 +85,12 @@ class RecordingsArchived:
     rows: list[dict[str, Any]]
     fetched: list[dict[str, Any]]
     # Left for a later run by the budget, earliest deadline first: recording_id, call_id, deadline.
-    deferred: list[dict[str, str]] = field(default_factory=list)
+    deferred: list[dict[str, str | None]] = field(default_factory=list)
     budget: int | None = None
 
     @property
     def earliest_deadline(self) -> str | None:
-        return self.deferred[0]["deadline"] if self.deferred else None
+        return earliest_deadline(self.deferred)
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -111,6 +111,17 @@ class RecordingsArchived:
     @property
     def bytes_total(self) -> int:
         return sum(r.get("bytes") or 0 for r in self.rows)
+
+
+def has_deadline(ref: RecordingRef) -> bool:
+    """Whether RingCentral's time limit deletes the recording: automatic ones (an unknown type is
+    taken as automatic, the stricter reading); on-demand recordings stay."""
+    return ref.recording_type != "OnDemand"
+
+
+def earliest_deadline(deferred: list[dict[str, str | None]]) -> str | None:
+    """The nearest deadline of a deferred list (ISO UTC strings compare in time order)."""
+    return min((d["deadline"] for d in deferred if d.get("deadline")), default=None)
 
 
 def call_starts(calls: pa.Table, day: date) -> Callable[[RecordingRef], datetime]:
@@ -153,6 +164,7 @@ def archive_recordings(
     *,
     budget: int | None = None,
     now: datetime | None = None,
+    only_with_deadline: bool = False,
 ) -> RecordingsArchived:
     """Fetch the recordings the day's calls and legs reference that are not archived intact yet,
     earliest deadline first, at most ``budget`` of them (None: all).
@@ -160,7 +172,9 @@ def archive_recordings(
     The manifest is written whatever failed, so the next run keeps what succeeded and retries only
     the rest; the caller decides whether failures fail the partition. What the budget left is in the
     manifest as ``deferred`` and in the storage's deferred list with its deadline (not a failure).
-    ``now`` (default: the current time) decides which deadlines have passed.
+    ``now`` (default: the current time) decides which deadlines have passed. With
+    ``only_with_deadline`` the budget goes to automatic recordings only (the on-demand ones are
+    deferred): a caller spreading one budget over several days spends it on every deadline first.
     """
     calls = storage.read_parquet(Dataset.CALLS, day)
     refs = recordings_referenced(calls, storage.read_parquet(Dataset.CALL_LEGS, day))
@@ -174,8 +188,10 @@ def archive_recordings(
         else:
             todo.append(ref)
     start_of = call_starts(calls, day)
-    todo.sort(key=lambda ref: (start_of(ref), ref.recording_id))
-    later: list[tuple[RecordingRef, datetime]] = []
+    # Deadline order: automatic recordings by their call's start (one retention for the account), then
+    # on-demand ones, which RingCentral's time limit does not delete.
+    todo.sort(key=lambda ref: (not has_deadline(ref), start_of(ref), ref.recording_id))
+    later: list[tuple[RecordingRef, datetime | None]] = []
     gone: list[tuple[RecordingRef, datetime]] = []
     if budget is not None and todo:
         # A budget goes to the recordings RingCentral still holds, the nearest deadline first: one past
@@ -183,10 +199,14 @@ def archive_recordings(
         # (Without a budget every one is tried, as ever.)
         hipaa = account_is_hipaa(client, progress)
         moment = now or datetime.now(UTC)
-        dated = [(ref, recording_deadline(start_of(ref), hipaa)) for ref in todo]
-        alive = [d for d in dated if d[1] > moment]
-        gone = [d for d in dated if d[1] <= moment]
-        todo, later = [ref for ref, _ in alive[:budget]], alive[budget:]
+        dated = [
+            (ref, recording_deadline(start_of(ref), hipaa) if has_deadline(ref) else None) for ref in todo
+        ]
+        gone = [(ref, dl) for ref, dl in dated if dl is not None and dl <= moment]
+        alive = [d for d in dated if d[1] is None or d[1] > moment]
+        eligible = [d for d in alive if d[1] is not None] if only_with_deadline else alive
+        held = [d for d in alive if d[1] is None] if only_with_deadline else []
+        todo, later = [ref for ref, _ in eligible[:budget]], eligible[budget:] + held
     progress(
         f"{len(refs)} recordings referenced, {len(rows)} already archived, {len(todo)} to fetch"
         + (f", {len(later)} deferred (budget {budget})" if later else "")
@@ -200,16 +220,22 @@ def archive_recordings(
     )
     rows.extend(fetched)
     deferred = [
-        {"recording_id": ref.recording_id, "call_id": ref.call_id, "deadline": deadline.isoformat()}
+        {
+            "recording_id": ref.recording_id,
+            "call_id": ref.call_id,
+            "deadline": deadline.isoformat() if deadline else None,
+        }
         for ref, deadline in later
     ]
     for ref, deadline in later:
+        when = (
+            f"RingCentral deletes it at {deadline.isoformat()}"
+            if deadline
+            else "on-demand: no time limit deletes it"
+        )
         rows.append(
             _unfetched_row(
-                ref,
-                "deferred",
-                f"left for a later run: this run's budget of {budget} recordings was spent; RingCentral "
-                f"deletes it at {deadline.isoformat()}",
+                ref, "deferred", f"left for a later run: the run's budget of {budget} went first; {when}"
             )
         )
     for ref, deadline in gone:

@@ -52,11 +52,11 @@ class BlobPaths(StorageCore):
         name = f"{partition_dir_name(Dataset.RECORDINGS, partition_date)}.json"
         return self.path(DEFERRED_RECORDINGS_DIR, name)
 
-    def write_deferred_recordings(self, partition_date: date, rows: list[dict[str, str]]) -> None:
+    def write_deferred_recordings(self, partition_date: date, rows: list[dict[str, str | None]]) -> None:
         """Replace the day's deferred list (an empty list when the run reached every recording)."""
         self.write_json(self.deferred_recordings_path(partition_date), rows)
 
-    def read_deferred_recordings(self, partition_date: date) -> list[dict[str, str]]:
+    def read_deferred_recordings(self, partition_date: date) -> list[dict[str, str | None]]:
         """The day's deferred recordings as the last run wrote them; none when no run deferred any."""
         try:
             return list(self.read_json(self.deferred_recordings_path(partition_date)))
