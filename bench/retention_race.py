@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from bench.common import Result
-from rc_pipeline.calls.recordings import archive_recordings
+from rc_pipeline.calls.recordings import archive_recordings, has_deadline
 from rc_pipeline.calls.tables import write_calls_and_legs
 from rc_pipeline.days import day_window
 from rc_pipeline.forecast import NEWEST_FIRST, simulate_loss
@@ -55,12 +55,12 @@ def _list_day(client: RingCentralClient, storage: ArchiveStorage, day: date) -> 
     write_calls_and_legs(storage.read_raw_call_log_pages(day), day, storage)
 
 
-def _recordings_of(storage: ArchiveStorage, day: date) -> dict[str, datetime]:
-    """Every recording the day's calls reference, with its call's start."""
+def _automatic_recordings_of(storage: ArchiveStorage, day: date) -> dict[str, datetime]:
+    """The day's automatic recordings (the ones a deadline deletes), with their call's start."""
     calls = storage.read_parquet(Dataset.CALLS, day)
     starts = {r["id"]: r["start_time"] for r in calls.select(["id", "start_time"]).to_pylist()}
     refs = recordings_referenced(calls, storage.read_parquet(Dataset.CALL_LEGS, day))
-    return {ref.recording_id: starts[ref.call_id] for ref in refs}
+    return {ref.recording_id: starts[ref.call_id] for ref in refs if has_deadline(ref)}
 
 
 def max_savable(items: Counter[tuple[int, int]], budgets: list[int]) -> int:
@@ -135,8 +135,13 @@ def run(workdir: Path, sizes: RaceSizes, *, log=print) -> list[Result]:
             first_run = sim.clock.now().date()
             history = [first_run - timedelta(days=n) for n in range(d - 1, 0, -1)]
             # What `rc-pipeline plan` measures: recordings per day from sample days of the range.
-            volume, _ = measure_volume(client, history[0], history[-1], sample_count=3)
-            per_day = round(volume.recordings_per_day)
+            # Every history day sampled (`rc-pipeline plan --sample-days`): the forecast is only as
+            # good as the volume it is given.
+            volume, _ = measure_volume(
+                client, history[0], history[-1], sample_count=len(history), max_pages_per_day=20
+            )
+            # Only automatic recordings have a deadline (on-demand ones go after them).
+            per_day = round(volume.automatic_recordings_per_day or 0)
             budget = max(1, round(per_day * sizes.budget_share))
             last_run = first_run + timedelta(days=sizes.days - 1)
             arrivals = {day: per_day for day in history}
@@ -161,16 +166,30 @@ def run(workdir: Path, sizes: RaceSizes, *, log=print) -> list[Result]:
                     listed.append(day)
                     open_days.add(day)
                 left = budget
-                for day in sorted(open_days):  # deadline first: the oldest call day first
-                    if left <= 0:
-                        break
-                    result = archive_recordings(client, storage, day, lambda _: None, budget=left, now=now)
-                    left -= len(result.fetched)
-                    if not result.deferred and not result.failed:
-                        open_days.discard(day)
+                # Deadline first over every open day: the automatic recordings, oldest call day first;
+                # then, with what is left, the on-demand ones (no deadline).
+                for with_deadline in (True, False):
+                    for day in sorted(open_days):
+                        if left <= 0:
+                            break
+                        result = archive_recordings(
+                            client,
+                            storage,
+                            day,
+                            lambda _: None,
+                            budget=left,
+                            now=now,
+                            only_with_deadline=with_deadline,
+                            # The simulator's shortened retention (RingCentral's would be 90 days).
+                            deadline_days=d,
+                        )
+                        left -= len(result.fetched)
+                        if not result.deferred and not result.failed:
+                            open_days.discard(day)
                 spent.append(budget - left)
                 sim.advance(days=1)
-    # Lost: never archived, of the call days whose whole day passed its deadline by the last run day.
+    # Lost: automatic recordings never archived, of the call days whose whole day passed its deadline
+    # by the last run day.
     decided = [day for day in listed if day + timedelta(days=d) <= last_run]
     lost = 0
     items: Counter[tuple[int, int]] = Counter()
@@ -178,7 +197,7 @@ def run(workdir: Path, sizes: RaceSizes, *, log=print) -> list[Result]:
         status = {
             r["recording_id"]: r["status"] for r in storage.read_parquet(Dataset.RECORDINGS, day).to_pylist()
         }
-        for recording_id, start in _recordings_of(storage, day).items():
+        for recording_id, start in _automatic_recordings_of(storage, day).items():
             lost += status.get(recording_id) != "verified"
             # The runs it could be fetched in: from the first run after its day was listed, while
             # RingCentral still held it (run time before call start + deadline).

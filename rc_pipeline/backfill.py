@@ -83,16 +83,20 @@ class RunOrder:
 
 def deadline_first(days: list[date], today: date, deadline_days: int) -> RunOrder:
     """Days whose recordings RingCentral still holds first, the closest to deletion (oldest) first;
-    then the days already past the recording deadline, oldest first (the call log goes next)."""
+    then the days already past the recording deadline, oldest first (the call log goes next).
+
+    A day's recordings go during day + deadline_days, each at its call's time of day: on that day
+    most of them are still there.
+    """
     ordered = sorted(days)
-    alive = [d for d in ordered if d + timedelta(days=deadline_days) > today]
-    past = [d for d in ordered if d + timedelta(days=deadline_days) <= today]
+    alive = [d for d in ordered if d + timedelta(days=deadline_days) >= today]
+    past = [d for d in ordered if d + timedelta(days=deadline_days) < today]
     reason = "Order: deadline first."
     if alive:
         last = alive[0] + timedelta(days=deadline_days)
         reason += (
             f" {len(alive)} day(s) whose recordings RingCentral still holds run first, the closest to "
-            f"deletion first ({alive[0]}: deleted from {last} on, {deadline_days}-day recording deadline)."
+            f"deletion first ({alive[0]}: deleted during {last}, {deadline_days}-day recording deadline)."
         )
     if past:
         reason += (

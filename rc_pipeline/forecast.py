@@ -7,9 +7,10 @@ smaller than the volume, some recordings are deleted before their turn; which on
 order the archive works in.
 
 The forecast is a day-by-day simulation, exact for whole numbers: every run day first loses the
-recordings whose deadline has come, then spends its budget on the waiting recordings in the given
-order. Recordings of call day ``d`` can be downloaded from run day ``d + 1`` (the schedule archives
-yesterday) and are deleted on day ``d + deadline_days``. Deadline-first (earliest deadline first,
+recordings whose deadline has passed, then spends its budget on the waiting recordings in the given
+order. Runs happen early in the day (the schedule archives yesterday at night): recordings of call
+day ``d`` can be downloaded on run days ``d + 1`` .. ``d + deadline_days`` and are deleted during day
+``d + deadline_days`` (each at its call's time of day), after that day's run. Deadline-first (earliest deadline first,
 skipping the ones already gone) saves the most recordings any order can save with the same budgets
 (unit-size work with release days and deadlines, served greedily by deadline, is optimal); newest
 first is the order of a job that starts with yesterday and works backwards.
@@ -73,7 +74,7 @@ class LossForecast:
     lost_by_day: dict[date, int] = field(default_factory=dict)
     # Still waiting when the simulation stopped at ``last_run`` (neither saved nor lost yet).
     pending: int = 0
-    # The day RingCentral first deletes a recording the archive has not reached.
+    # The day RingCentral first deletes recordings the archive has not reached (after that day's run).
     first_loss: date | None = None
     # The last run day that downloaded anything.
     last_download: date | None = None
@@ -130,13 +131,13 @@ def simulate_loss(
     lost: dict[date, int] = {}
     saved, first_loss, last_download = 0, None, None
     owed = max(0, int(overhead))
-    end = last_run or (max(waiting) + timedelta(days=deadline_days) if waiting else first_run)
+    end = last_run or (max(waiting) + timedelta(days=deadline_days + 1) if waiting else first_run)
     day = first_run
     while day <= end and waiting:
-        # RingCentral deletes first: a call day's recordings are gone on day + deadline_days.
-        for call_day in [d for d in waiting if d + timedelta(days=deadline_days) <= day]:
+        # What RingCentral deleted since the last run: call days whose deadline day has passed.
+        for call_day in sorted(d for d in waiting if d + timedelta(days=deadline_days) < day):
             lost[call_day] = lost.get(call_day, 0) + waiting.pop(call_day)
-            first_loss = first_loss or day
+            first_loss = first_loss or call_day + timedelta(days=deadline_days)
         budget = math.inf if budget_per_day is None else budget_per_day
         paid = min(owed, budget)
         owed -= int(paid)
@@ -153,6 +154,10 @@ def simulate_loss(
             if not waiting[call_day]:
                 del waiting[call_day]
         day += timedelta(days=1)
+    # Deleted during the last run day, after its run: lost too (what a run after it would find gone).
+    for call_day in sorted(d for d in waiting if d + timedelta(days=deadline_days) <= end):
+        lost[call_day] = lost.get(call_day, 0) + waiting.pop(call_day)
+        first_loss = first_loss or call_day + timedelta(days=deadline_days)
     return LossForecast(
         order=order,
         budget_per_day=budget_per_day,
@@ -241,11 +246,12 @@ def forecast_recordings(
     """
     per_day = round(recordings_per_day)
     days = effective_deadline_days(deadline_days, recordings_per_day, account_limit)
-    gone = (today - timedelta(days=days)) if per_day else start
+    # Call days whose deadline day is before today: deleted before the first run.
+    gone = (today - timedelta(days=days + 1)) if per_day else start
     range_days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     alive = {d: per_day for d in range_days if d > gone}
     already = per_day * sum(1 for d in range_days if d <= gone)
-    horizon = max(end, today) + timedelta(days=days)
+    horizon = max(end, today) + timedelta(days=days + 1)
     new_days = {
         today - timedelta(days=1) + timedelta(days=n): per_day
         for n in range((horizon - today).days + 1)
@@ -256,7 +262,7 @@ def forecast_recordings(
     newest = simulate_loss({**alive, **new_days}, overhead=backfill_overhead, order=NEWEST_FIRST, **kw)
     # Daily running from an empty backlog: it grows by (volume - budget) a day and the first loss comes
     # once it holds a deadline's worth of budget, then the loss per day is steady.
-    span = 2 * days
+    span = 2 * days + 1
     if per_day > budget_per_day:
         span += math.ceil(days * budget_per_day / (per_day - budget_per_day))
     span = min(span, MAX_DAILY_SPAN)

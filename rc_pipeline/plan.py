@@ -82,6 +82,8 @@ class Volume:
     sampled_days: int = 0
     estimated: bool = False
     requests_used: dict[str, int] = field(default_factory=dict)
+    # Automatic recordings a day: the ones RingCentral's time limit deletes (None: all of them).
+    automatic_recordings_per_day: float | None = None
 
 
 @dataclass(frozen=True)
@@ -246,7 +248,11 @@ def make_plan(
         start=start,
         end=end,
         today=today,
-        recordings_per_day=volume.recordings_per_day,
+        recordings_per_day=(
+            volume.recordings_per_day
+            if volume.automatic_recordings_per_day is None
+            else volume.automatic_recordings_per_day
+        ),
         budget_per_day=plan.max_recordings_per_day(),
         deadline_days=deadline_days,
         # The backfill's own call-log pages and exports spend the same Heavy budget first.
@@ -348,12 +354,13 @@ def format_forecast(f: RecordingForecast) -> list[str]:
     lines = [
         f"Loss forecast (recordings: RingCentral deletes them {why})",
         f"  Budget: {f.budget_per_day:,} recordings/day (the Heavy requests left after the daily call-log "
-        f"pages and exports); volume {f.recordings_per_day:,}/day.",
+        f"pages and exports); {f.recordings_per_day:,} automatic recordings a day (on-demand ones have no "
+        "deadline and come after them).",
     ]
     if f.already_deleted:
         lines.append(
             f"  Already deleted at RingCentral: {f.already_deleted:,} recordings of the call days up to "
-            f"{f.backfill.first_run - timedelta(days=f.deadline_days)} (older than {f.deadline_days} days)."
+            f"{f.backfill.first_run - timedelta(days=f.deadline_days + 1)} (past their {f.deadline_days} days)."
         )
     first = f" from {b.first_loss} on" if b.first_loss else ""
     lines.append(
@@ -397,12 +404,14 @@ def sample_days(start: date, end: date, count: int) -> list[date]:
     return [start + timedelta(days=n) for n in sorted(picks)]
 
 
-def _recording_ids(record: Mapping[str, Any]) -> set[str]:
-    ids = set()
+def _recording_ids(record: Mapping[str, Any]) -> dict[str, bool]:
+    """The record's recording ids (call and legs), each with whether it is automatic: only those have
+    a deadline (on-demand recordings are not deleted by RingCentral's time limit)."""
+    ids: dict[str, bool] = {}
     for item in (record, *(record.get("legs") or [])):
         rec = item.get("recording") if isinstance(item, Mapping) else None
         if isinstance(rec, Mapping) and rec.get("id"):
-            ids.add(str(rec["id"]))
+            ids[str(rec["id"])] = rec.get("type") != "OnDemand"
     return ids
 
 
@@ -413,13 +422,14 @@ class DaySample:
     recordings: float
     pages: int
     complete: bool
+    automatic: float = 0.0
 
 
 def _sample_day(client: Any, day: date, tz: ZoneInfo, max_pages: int) -> DaySample:
     window = day_window(day, tz.key)
     start, end = window.start, window.end
     pages = records = 0
-    recordings: set[str] = set()
+    recordings: dict[str, bool] = {}
     oldest: datetime | None = None
     # Returning from the loop leaves the generator suspended, so the pages past the budget are never
     # requested.
@@ -428,14 +438,16 @@ def _sample_day(client: Any, day: date, tz: ZoneInfo, max_pages: int) -> DaySamp
         page_records = [r for r in page.records if isinstance(r, Mapping)]
         records += len(page_records)
         for record in page_records:
-            recordings |= _recording_ids(record)
+            recordings.update(_recording_ids(record))
             started = parse_iso(record.get("startTime"))
             if started is not None and (oldest is None or started < oldest):
                 oldest = started
         total = (page.body.get("paging") or {}).get("totalElements")
         if isinstance(total, int) and total > records and page_records:
             # The API counted the day for us: scale this page's recording share to the total.
-            return DaySample(day, float(total), len(recordings) * total / records, pages, True)
+            share = total / records
+            automatic = sum(recordings.values())
+            return DaySample(day, float(total), len(recordings) * share, pages, True, automatic * share)
         if not page.next_page_uri or not page_records:
             break
         if pages >= max_pages:
@@ -443,8 +455,11 @@ def _sample_day(client: Any, day: date, tz: ZoneInfo, max_pages: int) -> DaySamp
             covered = (end - oldest).total_seconds() if oldest else 0.0
             span = (end - start).total_seconds()
             scale = span / covered if covered > 0 else 1.0
-            return DaySample(day, records * scale, len(recordings) * scale, pages, False)
-    return DaySample(day, float(records), float(len(recordings)), pages, True)
+            automatic = sum(recordings.values())
+            return DaySample(day, records * scale, len(recordings) * scale, pages, False, automatic * scale)
+    return DaySample(
+        day, float(records), float(len(recordings)), pages, True, float(sum(recordings.values()))
+    )
 
 
 def measure_volume(
@@ -472,6 +487,7 @@ def measure_volume(
         days=(end - start).days + 1,
         calls_per_day=sum(s.records for s in samples) / n,
         recordings_per_day=sum(s.recordings for s in samples) / n,
+        automatic_recordings_per_day=sum(s.automatic for s in samples) / n,
         extensions=extensions,
         sampled_days=n,
         estimated=n < (end - start).days + 1 or not all(s.complete for s in samples),

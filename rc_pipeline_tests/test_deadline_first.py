@@ -27,11 +27,12 @@ from rc_pipeline_tests.pipelinehelpers import message_settings, pipeline_for, ye
 def test_deadline_first_runs_the_days_recordings_still_exist_for_oldest_first():
     days = [date(2026, 1, d) for d in range(1, 7)]
     order = deadline_first(days, today=date(2026, 1, 9), deadline_days=5)
-    # Jan 1..4 are past their deadline (Jan 6..9): gone whatever the order, so they go last.
-    assert order.days == [date(2026, 1, 5), date(2026, 1, 6), *days[:4]]
-    assert "2 day(s) whose recordings RingCentral still holds run first" in order.reason
-    assert "2026-01-05: deleted from 2026-01-10 on" in order.reason
-    assert "4 day(s) already past the 5-day recording deadline (2026-01-01..2026-01-04)" in order.reason
+    # Jan 1..3 were deleted during Jan 6..8: gone whatever the order, so they go last. Jan 4's go
+    # during today (each at its call's time of day): first.
+    assert order.days == [date(2026, 1, 4), date(2026, 1, 5), date(2026, 1, 6), *days[:3]]
+    assert "3 day(s) whose recordings RingCentral still holds run first" in order.reason
+    assert "2026-01-04: deleted during 2026-01-09" in order.reason
+    assert "3 day(s) already past the 5-day recording deadline (2026-01-01..2026-01-03)" in order.reason
     assert deadline_first(days, today=date(2026, 1, 2), deadline_days=90).days == days
 
 
@@ -46,9 +47,10 @@ def test_backfill_runs_in_deadline_order_and_says_why(make_simulator, tmp_path):
         end,
         show_progress=False,
         today=end + timedelta(days=1),
-        deadline_days=2,
+        deadline_days=1,
         announce=said.append,
     )
+    # Deleted during: start + 1 (past), start + 2 = end (past), end + 1 = today (still held).
     expected = [end, start, start + timedelta(days=1)]
     assert [s.day for s in summaries] == [d.isoformat() for d in expected]
     assert all(not s.failures for s in summaries)

@@ -26,33 +26,36 @@ def days(n: int, per_day: int, first: date = D0) -> dict[date, int]:
 
 
 def test_deadline_first_loses_the_overflow_from_the_first_deadline_on():
-    # 10 recordings a day, 6 fit the budget, deleted 3 days after the call. Run Jan 2 takes 6 of Jan 1;
-    # Jan 3 the other 4 and 2 of Jan 2; Jan 4 6 more of Jan 2; Jan 5 deletes Jan 2's last 2. From then
-    # each call day keeps 6 and loses 4.
+    # 10 recordings a day, 6 fit the budget, deleted during the 3rd day after the call (runs happen
+    # early, so a call day can be fetched on the 3 days after it). Runs Jan 2..6 clear Jan 1..3 (30 for
+    # 30 of budget); from Jan 4 on each call day keeps 6 and loses 4, the first 4 during Jan 7.
     f = simulate_loss(days(10, 10), first_run=D0 + timedelta(days=1), budget_per_day=6, deadline_days=3)
-    assert (f.total, f.saved, f.lost, f.pending) == (100, 66, 34, 0)
-    assert f.first_loss == date(2026, 1, 5)
-    assert f.lost_by_day == {date(2026, 1, 2): 2, **{date(2026, 1, d): 4 for d in range(3, 11)}}
+    assert (f.total, f.saved, f.lost, f.pending) == (100, 72, 28, 0)
+    assert f.first_loss == date(2026, 1, 7)
+    assert f.lost_by_day == {date(2026, 1, d): 4 for d in range(4, 11)}
 
 
 def test_newest_first_loses_more_with_the_same_budget():
+    # Each run gives yesterday 6 and leaves its 4 waiting behind newer days until they are deleted;
+    # only after the last arrival do runs reach back (Jan 10's rest, then 2 of Jan 9's).
     f = simulate_loss(
         days(10, 10), first_run=D0 + timedelta(days=1), budget_per_day=6, deadline_days=3, order=NEWEST_FIRST
     )
-    assert (f.saved, f.lost) == (64, 36)
+    assert (f.saved, f.lost) == (66, 34)
     assert f.first_loss == date(2026, 1, 4)  # Jan 1's last 4 waited behind the newer days
+    assert f.lost_by_day == {**{date(2026, 1, d): 4 for d in range(1, 9)}, date(2026, 1, 9): 2}
 
 
 def test_unlimited_budget_loses_nothing_and_overhead_is_paid_first():
     f = simulate_loss(days(5, 10), first_run=D0 + timedelta(days=1), budget_per_day=None, deadline_days=2)
     assert (f.saved, f.lost, f.first_loss) == (50, 0, None)
-    # 25 requests of overhead eat the budgets of Jan 2 and 3 and half of Jan 4's: Jan 1 (deleted Jan 3)
-    # and Jan 2 (deleted Jan 4) are never reached; Jan 3 gets 5 on Jan 4 and loses 5 on Jan 5.
+    # 25 requests of overhead eat the budgets of Jan 2 and 3 and half of Jan 4's: Jan 1 (fetchable on
+    # Jan 2..3) is never reached; Jan 2 gets 5 on Jan 4 and loses 5; Jan 3 gets 10 on Jan 5.
     f = simulate_loss(
         days(3, 10), first_run=D0 + timedelta(days=1), budget_per_day=10, deadline_days=2, overhead=25
     )
-    assert f.lost_by_day == {date(2026, 1, 1): 10, date(2026, 1, 2): 10, date(2026, 1, 3): 5}
-    assert f.saved == 5 and f.first_loss == date(2026, 1, 3)
+    assert f.lost_by_day == {date(2026, 1, 1): 10, date(2026, 1, 2): 5}
+    assert f.saved == 15 and f.first_loss == date(2026, 1, 3)
 
 
 def test_last_run_leaves_the_rest_pending_and_bad_input_is_refused():
@@ -83,9 +86,9 @@ def test_deadlines_hipaa_and_the_account_cap():
 
 
 def test_forecast_of_a_backfill_beside_the_daily_runs():
-    # Jan 1..2 backfilled from Jan 4 with 12 a day for 10 a day, deleted after 4 days. Deadline first
-    # saves everything of the range; newest first serves Jan 3 before them and loses 10 of Jan 1 (Jan 5)
-    # and 6 of Jan 2 (Jan 6).
+    # Jan 1..2 backfilled from Jan 4 with 12 a day for 10 a day, fetchable on the 4 days after the call.
+    # Deadline first saves everything of the range; newest first serves Jan 3, then each new day,
+    # before them: Jan 1 gets nothing (deleted during Jan 5), Jan 2 6 of 10 (2 on Jan 4..6).
     f = forecast_recordings(
         start=D0,
         end=date(2026, 1, 2),
@@ -94,10 +97,11 @@ def test_forecast_of_a_backfill_beside_the_daily_runs():
         budget_per_day=12,
         deadline_days=4,
     )
-    assert (f.already_deleted, f.backfill_lost, f.backfill_lost_newest_first) == (0, 0, 16)
+    assert (f.already_deleted, f.backfill_lost, f.backfill_lost_newest_first) == (0, 0, 14)
     assert f.backfill_newest_first.first_loss == date(2026, 1, 5)
     assert f.daily_lost_per_day == 0 and f.daily.first_loss is None
-    # A budget under the volume: daily running loses the difference every day once the backlog is full.
+    # A budget under the volume: daily running loses the difference every day once the backlog is full
+    # (Jan 3..5 are cleared by Jan 8; Jan 6 keeps 6 and loses 4 during Jan 9).
     f = forecast_recordings(
         start=D0,
         end=date(2026, 1, 2),
@@ -106,9 +110,9 @@ def test_forecast_of_a_backfill_beside_the_daily_runs():
         budget_per_day=6,
         deadline_days=3,
     )
-    assert f.daily_lost_per_day == 4 and f.daily.first_loss == date(2026, 1, 7)
-    # One a day over the budget: the backlog grows by one a day and reaches the deadline only after
-    # nine days (the oldest day's rest reaches the 9 a run can take): simulated long enough to see it.
+    assert f.daily_lost_per_day == 4 and f.daily.first_loss == date(2026, 1, 9)
+    # One a day over the budget: the backlog grows by one a day and takes long to reach the deadline;
+    # daily running is simulated long enough to see the steady loss.
     f = forecast_recordings(
         start=D0,
         end=date(2026, 1, 2),
@@ -117,8 +121,9 @@ def test_forecast_of_a_backfill_beside_the_daily_runs():
         budget_per_day=9,
         deadline_days=3,
     )
-    assert f.daily_lost_per_day == 1 and f.daily.first_loss == date(2026, 1, 15)
-    # Days already past their deadline on the first run are counted apart: no order saves them.
+    assert f.daily_lost_per_day == 1 and f.daily.first_loss > date(2026, 1, 4) + timedelta(days=9)
+    # Days already past their deadline on the first run are counted apart: no order saves them. From
+    # Jan 9 with 5 days, Jan 4 (deleted during Jan 9) is still fetchable; Jan 1..3 are gone.
     f = forecast_recordings(
         start=D0,
         end=date(2026, 1, 10),
@@ -127,7 +132,7 @@ def test_forecast_of_a_backfill_beside_the_daily_runs():
         budget_per_day=100,
         deadline_days=5,
     )
-    assert f.already_deleted == 40 and f.backfill_lost == 0
+    assert f.already_deleted == 30 and f.backfill_lost == 0
 
 
 def test_plan_prints_the_forecast():

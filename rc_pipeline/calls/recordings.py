@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -19,7 +19,7 @@ from rc_pipeline.calls.audio import audio_seconds
 from rc_pipeline.downloads import download_all
 from rc_pipeline.forecast import is_hipaa
 from rc_pipeline.ringcentral import NotFound, RingCentralClient, RingCentralError
-from rc_pipeline.risk.rules import recording_deadline
+from rc_pipeline.risk.rules import recording_retention_days
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.transform.recordings import RecordingRef, recordings_manifest_table, recordings_referenced
 
@@ -165,6 +165,7 @@ def archive_recordings(
     budget: int | None = None,
     now: datetime | None = None,
     only_with_deadline: bool = False,
+    deadline_days: int | None = None,
 ) -> RecordingsArchived:
     """Fetch the recordings the day's calls and legs reference that are not archived intact yet,
     earliest deadline first, at most ``budget`` of them (None: all).
@@ -175,6 +176,7 @@ def archive_recordings(
     ``now`` (default: the current time) decides which deadlines have passed. With
     ``only_with_deadline`` the budget goes to automatic recordings only (the on-demand ones are
     deferred): a caller spreading one budget over several days spends it on every deadline first.
+    ``deadline_days`` overrides the account's recording deadline (default: service-info's HIPAA flag).
     """
     calls = storage.read_parquet(Dataset.CALLS, day)
     refs = recordings_referenced(calls, storage.read_parquet(Dataset.CALL_LEGS, day))
@@ -197,11 +199,9 @@ def archive_recordings(
         # A budget goes to the recordings RingCentral still holds, the nearest deadline first: one past
         # its deadline is deleted there, and asking for it would spend a Heavy request on a 404.
         # (Without a budget every one is tried, as ever.)
-        hipaa = account_is_hipaa(client, progress)
+        days = deadline_days or recording_retention_days(account_is_hipaa(client, progress))
         moment = now or datetime.now(UTC)
-        dated = [
-            (ref, recording_deadline(start_of(ref), hipaa) if has_deadline(ref) else None) for ref in todo
-        ]
+        dated = [(ref, start_of(ref) + timedelta(days=days) if has_deadline(ref) else None) for ref in todo]
         gone = [(ref, dl) for ref, dl in dated if dl is not None and dl <= moment]
         alive = [d for d in dated if d[1] is None or d[1] > moment]
         eligible = [d for d in alive if d[1] is not None] if only_with_deadline else alive
