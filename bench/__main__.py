@@ -53,8 +53,8 @@ FULL = Sizes(
     plan_calls_per_day=70_000,
     plan_days=30,
     # 30 simulated days, recordings kept 10 days (90 in life: shortened so the race is short), a
-    # budget of 60% of the daily recordings.
-    race=retention_race.RaceSizes(days=30, retention=10, calls_per_day=150, budget_share=0.6),
+    # budget of 30% of the daily automatic recordings (about 265 a day).
+    race=retention_race.RaceSizes(days=30, retention=10, calls_per_day=600, budget_share=0.3, extensions=20),
 )
 QUICK = Sizes(
     api=api.ApiSizes(days=3, calls_per_day=300, recording_share=0.3, window=2.0, count_scale=20, runs=4),
@@ -68,7 +68,7 @@ QUICK = Sizes(
     query_repeats=3,
     plan_calls_per_day=70_000,
     plan_days=7,
-    race=retention_race.RaceSizes(days=6, retention=3, calls_per_day=30, budget_share=0.6),
+    race=retention_race.RaceSizes(days=6, retention=3, calls_per_day=30, budget_share=0.6, extensions=4),
 )
 
 
