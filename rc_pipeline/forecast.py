@@ -51,11 +51,11 @@ def is_hipaa(service_info: Mapping[str, Any]) -> bool:
 
 
 def effective_deadline_days(
-    deadline_days: int, recordings_per_day: float, account_limit: int = RECORDINGS_ACCOUNT_LIMIT
+    deadline_days: int, recordings_per_day: float, account_limit: float = RECORDINGS_ACCOUNT_LIMIT
 ) -> int:
     """Days a recording survives on this account: the time limit, or fewer when the account cap is
     reached first (with ``recordings_per_day`` new ones a day the cap holds ``limit / rate`` days)."""
-    if recordings_per_day <= 0:
+    if recordings_per_day <= 0 or math.isinf(account_limit):
         return deadline_days
     return max(1, min(deadline_days, math.floor(account_limit / recordings_per_day)))
 
@@ -236,7 +236,7 @@ def forecast_recordings(
     budget_per_day: int,
     deadline_days: int,
     backfill_overhead: int = 0,
-    account_limit: int = RECORDINGS_ACCOUNT_LIMIT,
+    account_limit: float = RECORDINGS_ACCOUNT_LIMIT,
 ) -> RecordingForecast:
     """Forecast the loss of backfilling [start, end] from ``today`` and of daily running.
 

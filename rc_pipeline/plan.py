@@ -33,8 +33,16 @@ from rc_pipeline.forecast import (
 )
 from rc_pipeline.ringcentral.paging import MAX_PER_PAGE
 from rc_pipeline.ringcentral.throttle import DEFAULT_LIMITS, floor_seconds
-from rc_pipeline.risk.rules import RECORDING_RETENTION_DAYS, recording_retention_days
+from rc_pipeline.risk.rules import (
+    FAX_RECEIVED,
+    FAX_SENT,
+    RECORDING_RETENTION_DAYS,
+    VOICEMAIL,
+    AccountRetention,
+    recording_retention_days,
+)
 from rc_pipeline.transform.columns import parse_iso
+from rc_pipeline.transform.messages import attachments_of
 
 DAY_SECONDS = 86_400.0
 # Requests of one message-store export task when it goes as well as it can: create, one status poll
@@ -84,6 +92,10 @@ class Volume:
     requests_used: dict[str, int] = field(default_factory=dict)
     # Automatic recordings a day: the ones RingCentral's time limit deletes (None: all of them).
     automatic_recordings_per_day: float | None = None
+    # Listing path: message attachments a day (one Medium request each), and those of faxes and
+    # voicemail, which a time limit deletes (None: not measured).
+    attachments_per_day: float | None = None
+    deadline_attachments_per_day: float | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,8 @@ class Plan:
     daily_breakdown: dict[str, int]
     # What RingCentral deletes before the archive reaches it (None: no run day given to forecast from).
     forecast: RecordingForecast | None = None
+    # Listing path: the same forecast for fax and voicemail attachments on the Medium budget.
+    attachment_forecast: RecordingForecast | None = None
 
     @property
     def backfill_seconds(self) -> float:
@@ -134,6 +148,14 @@ class Plan:
         other = self.daily_breakdown.get("call_log_pages", 0) + self.daily_breakdown.get("export_requests", 0)
         return max(0, int(per_day - other))
 
+    def max_attachments_per_day(self) -> int:
+        """Attachments a day can download on the listing path: the Medium budget (one request each)
+        less the directory snapshot's extension pages."""
+        medium = self.limits["Medium"]
+        return max(
+            0, int(medium.limit * DAY_SECONDS / medium.window) - self.daily_breakdown["extension_pages"]
+        )
+
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out.update(
@@ -145,6 +167,7 @@ class Plan:
             bottleneck=self.bottleneck,
             max_recordings_per_day=self.max_recordings_per_day(),
             forecast=self.forecast.to_json() if self.forecast else None,
+            attachment_forecast=self.attachment_forecast.to_json() if self.attachment_forecast else None,
         )
         return out
 
@@ -205,6 +228,7 @@ def make_plan(
     include_messages: bool = True,
     today: date | None = None,
     deadline_days: int = RECORDING_RETENTION_DAYS,
+    attachment_deadline_days: int | None = None,
 ) -> Plan:
     """The plan for archiving [start, end] and then every new day, from a volume and the limits.
 
@@ -258,7 +282,18 @@ def make_plan(
         # The backfill's own call-log pages and exports spend the same Heavy budget first.
         backfill_overhead=backfill["call_log_pages"] + backfill["export_requests"],
     )
-    return replace(plan, forecast=forecast)
+    attachments = None
+    if volume.deadline_attachments_per_day is not None and attachment_deadline_days:
+        attachments = forecast_recordings(
+            start=start,
+            end=end,
+            today=today,
+            recordings_per_day=volume.deadline_attachments_per_day,
+            budget_per_day=plan.max_attachments_per_day(),
+            deadline_days=attachment_deadline_days,
+            account_limit=math.inf,
+        )
+    return replace(plan, forecast=forecast, attachment_forecast=attachments)
 
 
 # ------------------------------------------------------------------------------------------ output
@@ -334,6 +369,8 @@ def format_plan(plan: Plan) -> str:
         )
     if plan.forecast:
         lines += ["", *format_forecast(plan.forecast)]
+    if plan.attachment_forecast:
+        lines += format_attachment_forecast(plan.attachment_forecast, v)
     used = ", ".join(f"{g} {n}" for g, n in sorted(v.requests_used.items()) if n)
     if used:
         lines.append(f"(Measuring the account used {used} request(s).)")
@@ -384,10 +421,55 @@ def format_forecast(f: RecordingForecast) -> list[str]:
     return lines
 
 
-def measure_deadline_days(client: Any) -> int:
-    """Days RingCentral keeps this account's recordings: 30 on HIPAA accounts (service-info, one
-    Light request), else 90."""
-    return recording_retention_days(is_hipaa(client.service_info()))
+def format_attachment_forecast(f: RecordingForecast, v: Volume) -> list[str]:
+    """The listing path's attachments: each is a Medium request; faxes and voicemail have a deadline."""
+    lines = [
+        f"  Attachments (listing path, Medium): {v.attachments_per_day or 0:,.0f} a day, "
+        f"{f.recordings_per_day:,} of them fax or voicemail (deleted after {f.deadline_days} days); "
+        f"budget {f.budget_per_day:,}/day.",
+    ]
+    if f.already_deleted:
+        lines.append(f"    Already deleted at RingCentral: {f.already_deleted:,} of the range.")
+    first = f" from {f.backfill.first_loss} on" if f.backfill.first_loss else ""
+    lines.append(f"    Backfill, deadline first: {f.backfill_lost:,} lost{first}.")
+    if f.daily_lost_per_day:
+        lines.append(
+            f"    Daily running: {f.daily_lost_per_day:,} lost every day from {f.daily.first_loss} on."
+        )
+    else:
+        lines.append("    Daily running: none lost.")
+    return lines
+
+
+def measure_attachment_deadline_days(client: Any, hipaa: bool) -> int:
+    """The shortest time limit of a fax or voicemail: the message store's retentionPeriod, sent faxes'
+    30 days, received faxes' 30 on a HIPAA account (message-store-configuration: one Light request)."""
+    period = client.get_message_store_configuration().get("retentionPeriod")
+    retention = AccountRetention(
+        hipaa=hipaa, retention_period_days=period if isinstance(period, int) else None
+    )
+    return min(
+        d
+        for d in (retention.message_retention_days(t) for t in (VOICEMAIL, FAX_SENT, FAX_RECEIVED))
+        if d is not None
+    )
+
+
+def measure_attachments(
+    client: Any, day: date, timezone: str, extension_ids: Sequence[int], max_extensions: int
+) -> tuple[float, float]:
+    """(attachments, fax and voicemail attachments) a day, from one day of up to ``max_extensions``
+    mailboxes (Light listing requests), scaled to every mailbox."""
+    window = day_window(day, timezone)
+    sampled = list(extension_ids)[:max_extensions]
+    total = timed = 0
+    for extension_id in sampled:
+        for record in client.iter_messages(extension_id, window.start, window.end):
+            n = len(attachments_of(record))
+            total += n
+            timed += n if record.get("type") in ("Fax", "VoiceMail") else 0
+    scale = len(extension_ids) / len(sampled) if sampled else 0.0
+    return total * scale, timed * scale
 
 
 # ------------------------------------------------------------------------------- measuring an account
@@ -470,6 +552,7 @@ def measure_volume(
     timezone: str = "UTC",
     sample_count: int = 3,
     max_pages_per_day: int = 3,
+    attachment_mailboxes: int = 0,
 ) -> tuple[Volume, dict[str, GroupLimit]]:
     """Ask the account (a `RingCentralClient`) for its volume over [start, end] and its announced limits."""
     if end < start:
@@ -477,10 +560,20 @@ def measure_volume(
     tz = ZoneInfo(timezone)
     before = client.stats()
     # The extension list (Medium) says how big a directory snapshot is.
-    extensions = sum(len(page.records) for page in client.iter_extension_pages())
+    pages = list(client.iter_extension_pages())
+    extensions = sum(len(page.records) for page in pages)
+    # The listing path lists every extension's message store: the attachment sample draws from them.
+    mailboxes = sorted(
+        {int(r["id"]) for page in pages for r in page.records if isinstance(r, Mapping) and r.get("id")}
+    )
     samples = [
         _sample_day(client, day, tz, max_pages_per_day) for day in sample_days(start, end, sample_count)
     ]
+    attachments = (
+        measure_attachments(client, end, timezone, mailboxes, attachment_mailboxes)
+        if attachment_mailboxes
+        else None
+    )
     used = client.stats().minus(before).requests
     n = len(samples)
     volume = Volume(
@@ -492,6 +585,8 @@ def measure_volume(
         sampled_days=n,
         estimated=n < (end - start).days + 1 or not all(s.complete for s in samples),
         requests_used=dict(used),
+        attachments_per_day=attachments[0] if attachments else None,
+        deadline_attachments_per_day=attachments[1] if attachments else None,
     )
     # Only what the server announced: make_plan fills the rest with RingCentral's defaults and says so.
     limits = {
@@ -528,6 +623,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=date.fromisoformat,
         help="day the backfill starts, for the loss forecast (default: today in RC_TIMEZONE)",
     )
+    parser.add_argument(
+        "--attachment-mailboxes",
+        type=int,
+        default=10,
+        help="listing path (RC_MESSAGE_SOURCE=listing): mailboxes whose last day is listed to count "
+        "attachments, one Light request each at least (default 10)",
+    )
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     args = parser.parse_args(list(argv) if argv is not None else None)
     if args.sample_days < 1 or args.max_pages < 1:
@@ -535,12 +637,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.end < args.start:
         raise ValueError(f"--end {args.end} is before --start {args.start}")
     from rc_pipeline.ringcentral import RingCentralClient
-    from rc_pipeline.settings import ArchiveSettings, PipelineSettings, ringcentral_settings
+    from rc_pipeline.settings import (
+        ArchiveSettings,
+        MessageStoreSettings,
+        PipelineSettings,
+        ringcentral_settings,
+    )
 
     # The same declarations as the pipeline: a lookback the schedule refuses is refused here too.
     pipeline = PipelineSettings.from_env()
     timezone = pipeline.timezone
     throttle_dir = ArchiveSettings.from_env().throttle_dir
+    listing = not args.no_messages and MessageStoreSettings.from_env().source == "listing"
     with RingCentralClient(ringcentral_settings(), throttle_dir=throttle_dir) as client:
         volume, limits = measure_volume(
             client,
@@ -549,8 +657,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             timezone=timezone,
             sample_count=args.sample_days,
             max_pages_per_day=args.max_pages,
+            attachment_mailboxes=args.attachment_mailboxes if listing else 0,
         )
-        deadline_days = measure_deadline_days(client)
+        hipaa = is_hipaa(client.service_info())
+        deadline_days = recording_retention_days(hipaa)
+        attachment_days = measure_attachment_deadline_days(client, hipaa) if listing else None
     plan = make_plan(
         volume,
         limits,
@@ -561,6 +672,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         include_messages=not args.no_messages,
         today=args.today or datetime.now(ZoneInfo(timezone)).date(),
         deadline_days=deadline_days,
+        attachment_deadline_days=attachment_days,
     )
     if args.json:
         print(json.dumps(plan.to_json(), indent=2, default=str))

@@ -169,3 +169,60 @@ def test_plan_command_reads_the_hipaa_deadline(make_simulator, monkeypatch, caps
     assert cli_main(args) == 0
     forecast = json.loads(capsys.readouterr().out)["forecast"]
     assert forecast["deadline_days"] == 30 and forecast["backfill_lost"] == 0
+
+
+def test_listing_path_forecasts_fax_and_voicemail_attachments_on_the_medium_budget():
+    volume = Volume(
+        days=10,
+        calls_per_day=100,
+        recordings_per_day=10,
+        extensions=300,
+        attachments_per_day=80_000,
+        deadline_attachments_per_day=70_000,
+    )
+    limits = {"Medium": GroupLimit(40, 60.0, True)}
+    plan = make_plan(
+        volume,
+        limits,
+        date(2026, 1, 1),
+        date(2026, 1, 10),
+        today=date(2026, 1, 11),
+        attachment_deadline_days=30,
+    )
+    f = plan.attachment_forecast
+    # 40 a minute is 57,600 Medium requests a day, less the one extension page of the snapshot.
+    assert f is not None and f.budget_per_day == plan.max_attachments_per_day() == 57_599
+    assert f.deadline_days == 30  # no 100,000 cap for messages
+    assert f.daily_lost_per_day == 70_000 - 57_599
+    assert "Attachments (listing path, Medium): 80,000 a day, 70,000 of them fax or voicemail" in format_plan(
+        plan
+    )
+    assert (
+        make_plan(
+            volume, limits, date(2026, 1, 1), date(2026, 1, 10), today=date(2026, 1, 11)
+        ).attachment_forecast
+        is None
+    )
+
+
+def test_plan_command_on_the_listing_path_counts_attachments(make_simulator, monkeypatch, capsys):
+    sim = make_simulator(calls_per_day=20, messages_per_day=4, extensions=6, retention_period=30)
+    for key, value in {
+        "RC_SERVER_URL": sim.base_url,
+        "RC_MEDIA_URL": sim.media_url,
+        "RC_CLIENT_ID": sim.client_id,
+        "RC_CLIENT_SECRET": sim.client_secret,
+        "RC_JWT": sim.jwt,
+        "RC_TIMEZONE": "UTC",
+        "RC_MESSAGE_SOURCE": "listing",
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in ("RC_USERNAME", "RC_PASSWORD", "RC_EXTENSION", "RC_LOOKBACK_DAYS"):
+        monkeypatch.delenv(key, raising=False)
+    end = datetime.now(UTC).date() - timedelta(days=1)
+    args = ["plan", "--start", (end - timedelta(days=1)).isoformat(), "--end", end.isoformat(), "--json"]
+    assert cli_main(args) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["volume"]["attachments_per_day"] > 0
+    assert plan["attachment_forecast"]["deadline_days"] == 30  # the message store's retentionPeriod
+    assert plan["volume"]["requests_used"]["Light"] >= 6  # one listing per mailbox (6 sampled)
