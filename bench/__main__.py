@@ -68,7 +68,7 @@ QUICK = Sizes(
     query_repeats=3,
     plan_calls_per_day=70_000,
     plan_days=7,
-    race=retention_race.RaceSizes(days=6, retention=3, calls_per_day=30, budget_share=0.6, extensions=4),
+    race=retention_race.RaceSizes(days=6, retention=4, calls_per_day=150, budget_share=0.3, extensions=10),
 )
 
 
