@@ -246,6 +246,10 @@ def archive_recordings(
                 f"not fetched: past its deadline ({deadline.isoformat()}), RingCentral has deleted it",
             )
         )
+    # The manifest in the call log's order, whatever order they were fetched in: a re-run writes the
+    # same file.
+    position = {ref.recording_id: n for n, ref in enumerate(refs)}
+    rows.sort(key=lambda row: position.get(row["recording_id"], len(position)))
     # The deferred list first: the manifest is the partition's commit marker. A day that never
     # deferred anything gets no file; one that did gets its list replaced (emptied once all is in).
     if deferred or storage.exists(storage.deferred_recordings_path(day)):
