@@ -33,7 +33,8 @@ def days_parser(command: str, description: str) -> argparse.ArgumentParser:
 def _archive(argv: list[str]) -> int:
     parser = days_parser(
         "archive",
-        "Archive every day from --start to --end (inclusive) in order, in this process, with "
+        "Archive every day from --start to --end (inclusive), deadline first (the days whose recordings "
+        "RingCentral deletes soonest first, days already past that deadline last), in this process, with "
         "the same Dagster jobs the UI runs; then snapshot the directory and rebuild the warehouse. "
         "RingCentral settings come from RC_* environment variables.",
     )
@@ -55,6 +56,7 @@ def _archive(argv: list[str]) -> int:
         args.end,
         show_progress=not args.no_progress,
         log_level="INFO" if args.verbose else "WARNING",
+        announce=print,
     )
     print(format_summary(summaries))
     return 1 if any(s.failures for s in summaries) else 0

@@ -20,15 +20,29 @@ import json
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from rc_pipeline.days import day_window
+from rc_pipeline.forecast import (
+    RecordingForecast,
+    forecast_recordings,
+    is_hipaa,
+)
 from rc_pipeline.ringcentral.paging import MAX_PER_PAGE
 from rc_pipeline.ringcentral.throttle import DEFAULT_LIMITS, floor_seconds
+from rc_pipeline.risk.rules import (
+    FAX_RECEIVED,
+    FAX_SENT,
+    RECORDING_RETENTION_DAYS,
+    VOICEMAIL,
+    AccountRetention,
+    recording_retention_days,
+)
 from rc_pipeline.transform.columns import parse_iso
+from rc_pipeline.transform.messages import attachments_of
 
 DAY_SECONDS = 86_400.0
 # Requests of one message-store export task when it goes as well as it can: create, one status poll
@@ -95,6 +109,12 @@ class Volume:
     sampled_days: int = 0
     estimated: bool = False
     requests_used: dict[str, int] = field(default_factory=dict)
+    # Automatic recordings a day: the ones RingCentral's time limit deletes (None: all of them).
+    automatic_recordings_per_day: float | None = None
+    # Listing path: message attachments a day (one Medium request each), and those of faxes and
+    # voicemail, which a time limit deletes (None: not measured).
+    attachments_per_day: float | None = None
+    deadline_attachments_per_day: float | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +141,10 @@ class Plan:
     daily_breakdown: dict[str, int]
     capture_minutes: int | None = None
     active_calls_seconds: float | None = None
+    # What RingCentral deletes before the archive reaches it (None: no run day given to forecast from).
+    forecast: RecordingForecast | None = None
+    # Listing path: the same forecast for fax and voicemail attachments on the Medium budget.
+    attachment_forecast: RecordingForecast | None = None
 
     @property
     def backfill_seconds(self) -> float:
@@ -148,6 +172,14 @@ class Plan:
         )
         return max(0, int(per_day - other))
 
+    def max_attachments_per_day(self) -> int:
+        """Attachments a day can download on the listing path: the Medium budget (one request each)
+        less the directory snapshot's extension pages."""
+        medium = self.limits["Medium"]
+        return max(
+            0, int(medium.limit * DAY_SECONDS / medium.window) - self.daily_breakdown["extension_pages"]
+        )
+
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out.update(
@@ -158,6 +190,8 @@ class Plan:
             keeps_up=self.keeps_up,
             bottleneck=self.bottleneck,
             max_recordings_per_day=self.max_recordings_per_day(),
+            forecast=self.forecast.to_json() if self.forecast else None,
+            attachment_forecast=self.attachment_forecast.to_json() if self.attachment_forecast else None,
         )
         return out
 
@@ -220,8 +254,15 @@ def make_plan(
     include_messages: bool = True,
     capture_minutes: int | None = None,
     active_calls_seconds: float | None = None,
+    today: date | None = None,
+    deadline_days: int = RECORDING_RETENTION_DAYS,
+    attachment_deadline_days: int | None = None,
 ) -> Plan:
-    """The plan for archiving [start, end] and then every new day, from a volume and the limits."""
+    """The plan for archiving [start, end] and then every new day, from a volume and the limits.
+
+    With ``today`` (the day the backfill starts) it forecasts the recordings lost on the way, with
+    the budget the plan leaves for recordings and RingCentral's deadline (``deadline_days``).
+    """
     limits = {g: limits.get(g) or GroupLimit(*DEFAULT_LIMITS[g]) for g in GROUPS}
     backfill = workload(
         volume.days,
@@ -245,7 +286,7 @@ def make_plan(
         "extension_pages": extension_pages(volume.extensions),
         "logins": 1,
     }
-    return Plan(
+    plan = Plan(
         start=start,
         end=end,
         timezone=timezone,
@@ -260,6 +301,34 @@ def make_plan(
         capture_minutes=capture_minutes,
         active_calls_seconds=active_calls_seconds,
     )
+    if today is None:
+        return plan
+    forecast = forecast_recordings(
+        start=start,
+        end=end,
+        today=today,
+        recordings_per_day=(
+            volume.recordings_per_day
+            if volume.automatic_recordings_per_day is None
+            else volume.automatic_recordings_per_day
+        ),
+        budget_per_day=plan.max_recordings_per_day(),
+        deadline_days=deadline_days,
+        # The backfill's own call-log pages and exports spend the same Heavy budget first.
+        backfill_overhead=backfill["call_log_pages"] + backfill["export_requests"],
+    )
+    attachments = None
+    if volume.deadline_attachments_per_day is not None and attachment_deadline_days:
+        attachments = forecast_recordings(
+            start=start,
+            end=end,
+            today=today,
+            recordings_per_day=volume.deadline_attachments_per_day,
+            budget_per_day=plan.max_attachments_per_day(),
+            deadline_days=attachment_deadline_days,
+            account_limit=math.inf,
+        )
+    return replace(plan, forecast=forecast, attachment_forecast=attachments)
 
 
 # ------------------------------------------------------------------------------------------ output
@@ -347,10 +416,109 @@ def format_plan(plan: Plan) -> str:
             f"At most {plan.max_recordings_per_day():,} recordings/day fit; the backlog grows every day. "
             "Ask RingCentral for higher API limits (a higher Heavy limit) or archive fewer recordings."
         )
+    if plan.forecast:
+        lines += ["", *format_forecast(plan.forecast)]
+    if plan.attachment_forecast:
+        lines += format_attachment_forecast(plan.attachment_forecast, v)
     used = ", ".join(f"{g} {n}" for g, n in sorted(v.requests_used.items()) if n)
     if used:
         lines.append(f"(Measuring the account used {used} request(s).)")
     return "\n".join(lines)
+
+
+def format_forecast(f: RecordingForecast) -> list[str]:
+    """The loss forecast's lines: the backfill (deadline first, and newest first for contrast), then
+    daily running, each with the day RingCentral starts deleting what the archive has not reached."""
+    b = f.backfill
+    if f.deadline_days < f.time_limit_days:
+        why = (
+            f"{f.deadline_days} days after the call: at {f.recordings_per_day:,} a day the account's "
+            f"100,000 fill in {f.deadline_days} days, before the {f.time_limit_days}-day limit"
+        )
+    else:
+        why = f"{f.deadline_days} days after the call, and the oldest beyond 100,000 per account"
+    lines = [
+        f"Loss forecast (recordings: RingCentral deletes them {why})",
+        f"  Budget: {f.budget_per_day:,} recordings/day (the Heavy requests left after the daily call-log "
+        f"pages and exports); {f.recordings_per_day:,} automatic recordings a day (on-demand ones have no "
+        "deadline and come after them).",
+    ]
+    if f.already_deleted:
+        lines.append(
+            f"  Already deleted at RingCentral: {f.already_deleted:,} recordings of the call days up to "
+            f"{f.backfill.first_run - timedelta(days=f.deadline_days + 1)} (past their {f.deadline_days} days)."
+        )
+    first = f" from {b.first_loss} on" if b.first_loss else ""
+    lines.append(
+        f"  Backfill {f.start}..{f.end} started {b.first_run}, deadline first: {f.backfill_lost:,} "
+        f"recordings lost{first}"
+        + (
+            f" (newest first would lose {f.backfill_lost_newest_first:,})."
+            if f.backfill_lost_newest_first != f.backfill_lost
+            else "."
+        )
+    )
+    if f.new_days_lost:
+        lines.append(f"  Meanwhile {f.new_days_lost:,} recordings of the new days are lost.")
+    if f.daily_lost_per_day:
+        lines.append(
+            f"  Daily running: {f.daily_lost_per_day:,} recordings lost every day from {f.daily.first_loss} "
+            f"on ({f.recordings_per_day:,} a day arrive, {f.budget_per_day:,} fit the budget)."
+        )
+    else:
+        lines.append("  Daily running: no recording lost (the budget covers the daily volume).")
+    return lines
+
+
+def format_attachment_forecast(f: RecordingForecast, v: Volume) -> list[str]:
+    """The listing path's attachments: each is a Medium request; faxes and voicemail have a deadline."""
+    lines = [
+        f"  Attachments (listing path, Medium): {v.attachments_per_day or 0:,.0f} a day, "
+        f"{f.recordings_per_day:,} of them fax or voicemail (deleted after {f.deadline_days} days); "
+        f"budget {f.budget_per_day:,}/day.",
+    ]
+    if f.already_deleted:
+        lines.append(f"    Already deleted at RingCentral: {f.already_deleted:,} of the range.")
+    first = f" from {f.backfill.first_loss} on" if f.backfill.first_loss else ""
+    lines.append(f"    Backfill, deadline first: {f.backfill_lost:,} lost{first}.")
+    if f.daily_lost_per_day:
+        lines.append(
+            f"    Daily running: {f.daily_lost_per_day:,} lost every day from {f.daily.first_loss} on."
+        )
+    else:
+        lines.append("    Daily running: none lost.")
+    return lines
+
+
+def measure_attachment_deadline_days(client: Any, hipaa: bool) -> int:
+    """The shortest time limit of a fax or voicemail: the message store's retentionPeriod, sent faxes'
+    30 days, received faxes' 30 on a HIPAA account (message-store-configuration: one Light request)."""
+    period = client.get_message_store_configuration().get("retentionPeriod")
+    retention = AccountRetention(
+        hipaa=hipaa, retention_period_days=period if isinstance(period, int) else None
+    )
+    return min(
+        d
+        for d in (retention.message_retention_days(t) for t in (VOICEMAIL, FAX_SENT, FAX_RECEIVED))
+        if d is not None
+    )
+
+
+def measure_attachments(
+    client: Any, day: date, timezone: str, extension_ids: Sequence[int], max_extensions: int
+) -> tuple[float, float]:
+    """(attachments, fax and voicemail attachments) a day, from one day of up to ``max_extensions``
+    mailboxes (Light listing requests), scaled to every mailbox."""
+    window = day_window(day, timezone)
+    sampled = list(extension_ids)[:max_extensions]
+    total = timed = 0
+    for extension_id in sampled:
+        for record in client.iter_messages(extension_id, window.start, window.end):
+            n = len(attachments_of(record))
+            total += n
+            timed += n if record.get("type") in ("Fax", "VoiceMail") else 0
+    scale = len(extension_ids) / len(sampled) if sampled else 0.0
+    return total * scale, timed * scale
 
 
 # ------------------------------------------------------------------------------- measuring an account
@@ -367,12 +535,14 @@ def sample_days(start: date, end: date, count: int) -> list[date]:
     return [start + timedelta(days=n) for n in sorted(picks)]
 
 
-def _recording_ids(record: Mapping[str, Any]) -> set[str]:
-    ids = set()
+def _recording_ids(record: Mapping[str, Any]) -> dict[str, bool]:
+    """The record's recording ids (call and legs), each with whether it is automatic: only those have
+    a deadline (on-demand recordings are not deleted by RingCentral's time limit)."""
+    ids: dict[str, bool] = {}
     for item in (record, *(record.get("legs") or [])):
         rec = item.get("recording") if isinstance(item, Mapping) else None
         if isinstance(rec, Mapping) and rec.get("id"):
-            ids.add(str(rec["id"]))
+            ids[str(rec["id"])] = rec.get("type") != "OnDemand"
     return ids
 
 
@@ -383,13 +553,14 @@ class DaySample:
     recordings: float
     pages: int
     complete: bool
+    automatic: float = 0.0
 
 
 def _sample_day(client: Any, day: date, tz: ZoneInfo, max_pages: int) -> DaySample:
     window = day_window(day, tz.key)
     start, end = window.start, window.end
     pages = records = 0
-    recordings: set[str] = set()
+    recordings: dict[str, bool] = {}
     oldest: datetime | None = None
     # Returning from the loop leaves the generator suspended, so the pages past the budget are never
     # requested.
@@ -398,14 +569,16 @@ def _sample_day(client: Any, day: date, tz: ZoneInfo, max_pages: int) -> DaySamp
         page_records = [r for r in page.records if isinstance(r, Mapping)]
         records += len(page_records)
         for record in page_records:
-            recordings |= _recording_ids(record)
+            recordings.update(_recording_ids(record))
             started = parse_iso(record.get("startTime"))
             if started is not None and (oldest is None or started < oldest):
                 oldest = started
         total = (page.body.get("paging") or {}).get("totalElements")
         if isinstance(total, int) and total > records and page_records:
             # The API counted the day for us: scale this page's recording share to the total.
-            return DaySample(day, float(total), len(recordings) * total / records, pages, True)
+            share = total / records
+            automatic = sum(recordings.values())
+            return DaySample(day, float(total), len(recordings) * share, pages, True, automatic * share)
         if not page.next_page_uri or not page_records:
             break
         if pages >= max_pages:
@@ -413,8 +586,11 @@ def _sample_day(client: Any, day: date, tz: ZoneInfo, max_pages: int) -> DaySamp
             covered = (end - oldest).total_seconds() if oldest else 0.0
             span = (end - start).total_seconds()
             scale = span / covered if covered > 0 else 1.0
-            return DaySample(day, records * scale, len(recordings) * scale, pages, False)
-    return DaySample(day, float(records), float(len(recordings)), pages, True)
+            automatic = sum(recordings.values())
+            return DaySample(day, records * scale, len(recordings) * scale, pages, False, automatic * scale)
+    return DaySample(
+        day, float(records), float(len(recordings)), pages, True, float(sum(recordings.values()))
+    )
 
 
 def measure_volume(
@@ -425,6 +601,7 @@ def measure_volume(
     timezone: str = "UTC",
     sample_count: int = 3,
     max_pages_per_day: int = 3,
+    attachment_mailboxes: int = 0,
 ) -> tuple[Volume, dict[str, GroupLimit]]:
     """Ask the account (a `RingCentralClient`) for its volume over [start, end] and its announced limits."""
     if end < start:
@@ -432,20 +609,33 @@ def measure_volume(
     tz = ZoneInfo(timezone)
     before = client.stats()
     # The extension list (Medium) says how big a directory snapshot is.
-    extensions = sum(len(page.records) for page in client.iter_extension_pages())
+    pages = list(client.iter_extension_pages())
+    extensions = sum(len(page.records) for page in pages)
+    # The listing path lists every extension's message store: the attachment sample draws from them.
+    mailboxes = sorted(
+        {int(r["id"]) for page in pages for r in page.records if isinstance(r, Mapping) and r.get("id")}
+    )
     samples = [
         _sample_day(client, day, tz, max_pages_per_day) for day in sample_days(start, end, sample_count)
     ]
+    attachments = (
+        measure_attachments(client, end, timezone, mailboxes, attachment_mailboxes)
+        if attachment_mailboxes
+        else None
+    )
     used = client.stats().minus(before).requests
     n = len(samples)
     volume = Volume(
         days=(end - start).days + 1,
         calls_per_day=sum(s.records for s in samples) / n,
         recordings_per_day=sum(s.recordings for s in samples) / n,
+        automatic_recordings_per_day=sum(s.automatic for s in samples) / n,
         extensions=extensions,
         sampled_days=n,
         estimated=n < (end - start).days + 1 or not all(s.complete for s in samples),
         requests_used=dict(used),
+        attachments_per_day=attachments[0] if attachments else None,
+        deadline_attachments_per_day=attachments[1] if attachments else None,
     )
     # Only what the server announced: make_plan fills the rest with RingCentral's defaults and says so.
     limits = {
@@ -463,7 +653,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="rc-pipeline plan",
         description="Estimate what archiving --start..--end costs on this account: requests and least time "
-        "per throttling group, and whether daily archiving keeps up with the daily volume on this plan. "
+        "per throttling group, whether daily archiving keeps up with the daily volume on this plan, and how "
+        "many recordings RingCentral deletes before the archive reaches them (backfill and daily). "
         "Reads a few sample days of the call log (bounded: --sample-days x --max-pages Heavy requests) and "
         "the rate limits the account announces. RingCentral settings come from RC_* variables.",
     )
@@ -476,6 +667,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-messages", action="store_true", help="leave the message-store export out of the plan"
     )
+    parser.add_argument(
+        "--today",
+        type=date.fromisoformat,
+        help="day the backfill starts, for the loss forecast (default: today in RC_TIMEZONE)",
+    )
+    parser.add_argument(
+        "--attachment-mailboxes",
+        type=int,
+        default=10,
+        help="listing path (RC_MESSAGE_SOURCE=listing): mailboxes whose last day is listed to count "
+        "attachments, one Light request each at least (default 10)",
+    )
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     args = parser.parse_args(list(argv) if argv is not None else None)
     if args.sample_days < 1 or args.max_pages < 1:
@@ -483,12 +686,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.end < args.start:
         raise ValueError(f"--end {args.end} is before --start {args.start}")
     from rc_pipeline.ringcentral import RingCentralClient
-    from rc_pipeline.settings import ArchiveSettings, PipelineSettings, ringcentral_settings
+    from rc_pipeline.settings import (
+        ArchiveSettings,
+        MessageStoreSettings,
+        PipelineSettings,
+        ringcentral_settings,
+    )
 
     # The same declarations as the pipeline: a lookback the schedule refuses is refused here too.
     pipeline = PipelineSettings.from_env()
     timezone = pipeline.timezone
     throttle_dir = ArchiveSettings.from_env().throttle_dir
+    listing = not args.no_messages and MessageStoreSettings.from_env().source == "listing"
     with RingCentralClient(ringcentral_settings(), throttle_dir=throttle_dir) as client:
         volume, limits = measure_volume(
             client,
@@ -497,7 +706,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             timezone=timezone,
             sample_count=args.sample_days,
             max_pages_per_day=args.max_pages,
+            attachment_mailboxes=args.attachment_mailboxes if listing else 0,
         )
+        hipaa = is_hipaa(client.service_info())
+        deadline_days = recording_retention_days(hipaa)
+        attachment_days = measure_attachment_deadline_days(client, hipaa) if listing else None
     plan = make_plan(
         volume,
         limits,
@@ -508,6 +721,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         include_messages=not args.no_messages,
         capture_minutes=pipeline.capture_minutes,
         active_calls_seconds=pipeline.active_calls_seconds,
+        today=args.today or datetime.now(ZoneInfo(timezone)).date(),
+        deadline_days=deadline_days,
+        attachment_deadline_days=attachment_days,
     )
     if args.json:
         print(json.dumps(plan.to_json(), indent=2, default=str))

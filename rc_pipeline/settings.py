@@ -315,6 +315,16 @@ SETTINGS: dict[str, Setting] = _declare(
         low=10,
         high=86_400,
     ),
+    Setting(
+        "RC_RECORDING_BUDGET",
+        "int",
+        "archive",
+        "recordings one run of a day may download, earliest deadline first; the rest are listed as "
+        "deferred (the recordings check warns, naming the earliest deadline) for a later run. Set it "
+        "below what the Heavy limit allows when the plan cannot keep up; unset or `none`: no limit",
+        low=1,
+        off_values=("", "none", "unlimited"),
+    ),
     # -- message store ---------------------------------------------------------------------------------
     Setting(
         "RC_MESSAGE_SOURCE",

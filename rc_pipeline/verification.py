@@ -31,6 +31,9 @@ class Outcome:
 
     passed: bool
     metadata: dict[str, Any]
+    # Not passed, but at risk rather than lost or damaged (recordings a budget left for a later run):
+    # Dagster shows it as a warning; it still blocks a purge like any failed check.
+    warning: bool = False
 
 
 def _ids(values: list[str]) -> dict[str, Any]:
@@ -99,7 +102,25 @@ def recordings_complete(storage: ArchiveStorage, window: DayWindow) -> Outcome:
     missing, damaged = missing_or_damaged(
         storage, {r.recording_id: manifest.get(r.recording_id) for r in referenced}, "verified"
     )
-    return _files_outcome("referenced", len(referenced), missing, damaged)
+    # Deferred by the run's budget: not archived yet, still at RingCentral until its deadline.
+    deadlines = {r["recording_id"]: r["deadline"] for r in storage.read_deferred_recordings(window.day)}
+    deferred = [i for i in missing if i in deadlines and (manifest.get(i) or {}).get("status") == "deferred"]
+    lost = [i for i in missing if i not in set(deferred)]
+    outcome = _files_outcome("referenced", len(referenced), lost, damaged)
+    if not deferred:
+        return outcome
+    # ISO UTC strings compare in time order; on-demand recordings have none (no time limit).
+    earliest = min((deadlines[i] for i in deferred if deadlines[i]), default="none (on-demand only)")
+    return Outcome(
+        False,
+        {
+            **outcome.metadata,
+            "deferred": deferred,
+            "deferred_count": len(deferred),
+            "earliest_deadline": earliest,
+        },
+        warning=outcome.passed,
+    )
 
 
 def message_attachments_complete(storage: ArchiveStorage, window: DayWindow) -> Outcome:
@@ -213,7 +234,8 @@ RECORDING_CHECKS = (
         "recordings_complete",
         "recordings",
         "Every recording the day's calls reference is archived: the file exists and its size and "
-        "sha256 match the manifest. Missing or damaged ids are listed.",
+        "sha256 match the manifest. Missing or damaged ids are listed; recordings a run's budget left "
+        "for later (RC_RECORDING_BUDGET) make it a warning naming how many and the earliest deadline.",
         recordings_complete,
     ),
 )

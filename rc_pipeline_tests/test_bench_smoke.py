@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench import api, capture, download, planning, queries, transform
+from bench import api, capture, download, planning, queries, retention_race, transform
 from bench.__main__ import main as bench_main
 from bench.common import Result, render_table, write_results
 
@@ -40,6 +40,23 @@ def test_planning_scenario_finds_a_plan_that_cannot_keep_up():
     results = _by_metric(planning.run(calls_per_day=70_000, days=2, log=lambda _: None))
     assert results["verdict: daily archiving keeps up"].met is True
     assert results["Heavy requests the plan itself sent"].met is True
+
+
+def test_retention_race_loses_only_what_the_budget_cannot_save(tmp_path):
+    sizes = retention_race.RaceSizes(days=5, retention=3, calls_per_day=20, budget_share=0.6, extensions=4)
+    results = _by_metric(retention_race.run(tmp_path, sizes, log=lambda _: None))
+    assert results["recordings lost (actual, decided days)"].value > 0  # the budget is short
+    assert results["avoidable loss (actual - least possible with these budgets)"].met is True
+    assert results["forecast error vs actual loss"].met is not None
+
+
+def test_max_savable_is_the_best_any_order_can_do():
+    # Two runs of budget 1: a recording only run 0 can fetch, and two that runs 0..1 can: 2 savable.
+    assert retention_race.max_savable({(0, 0): 1, (0, 1): 2}, [1, 1]) == 2
+    # Three that only run 1 can fetch, with budget 2 there: 2, whatever run 0 has.
+    assert retention_race.max_savable({(1, 1): 3}, [5, 2]) == 2
+    # A recording whose deadline passed before it could be fetched (last run < first run) is never saved.
+    assert retention_race.max_savable({(2, 1): 4, (0, 2): 1}, [9, 9, 9]) == 1
 
 
 def test_api_scenarios_count_requests_against_the_minimum(tmp_path):

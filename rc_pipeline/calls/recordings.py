@@ -1,16 +1,25 @@
 """Recordings of one day: what the call log references, what is already archived intact, and the rest
-streamed from RingCentral, verified and listed in the day's manifest."""
+streamed from RingCentral, verified and listed in the day's manifest.
+
+The rest is fetched in order of deadline (the call's start: RingCentral deletes a recording a fixed
+number of days after it). With a budget, a run fetches at most that many and lists the others as
+deferred, each with the moment RingCentral deletes it, for a later run (or the risk checks) to see.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+
+import pyarrow as pa
 
 from rc_pipeline.calls.audio import audio_seconds
 from rc_pipeline.downloads import download_all
+from rc_pipeline.forecast import is_hipaa
 from rc_pipeline.ringcentral import NotFound, RingCentralClient, RingCentralError
+from rc_pipeline.risk.rules import recording_retention_days
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.transform.recordings import RecordingRef, recordings_manifest_table, recordings_referenced
 
@@ -75,6 +84,13 @@ class RecordingsArchived:
     manifest_rows: int
     rows: list[dict[str, Any]]
     fetched: list[dict[str, Any]]
+    # Left for a later run by the budget, earliest deadline first: recording_id, call_id, deadline.
+    deferred: list[dict[str, str | None]] = field(default_factory=list)
+    budget: int | None = None
+
+    @property
+    def earliest_deadline(self) -> str | None:
+        return earliest_deadline(self.deferred)
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -97,17 +113,73 @@ class RecordingsArchived:
         return sum(r.get("bytes") or 0 for r in self.rows)
 
 
+def has_deadline(ref: RecordingRef) -> bool:
+    """Whether RingCentral's time limit deletes the recording: automatic ones (an unknown type is
+    taken as automatic, the stricter reading); on-demand recordings stay."""
+    return ref.recording_type != "OnDemand"
+
+
+def earliest_deadline(deferred: list[dict[str, str | None]]) -> str | None:
+    """The nearest deadline of a deferred list (ISO UTC strings compare in time order)."""
+    return min((d["deadline"] for d in deferred if d.get("deadline")), default=None)
+
+
+def call_starts(calls: pa.Table, day: date) -> Callable[[RecordingRef], datetime]:
+    """Each recording's call start, the clock its deadline runs on. A call without one counts from the
+    day's earliest start (midnight UTC when none has one): never later than it can be."""
+    starts = {
+        row["id"]: row["start_time"]
+        for row in calls.select(["id", "start_time"]).to_pylist()
+        if row["start_time"]
+    }
+    fallback = min(starts.values(), default=datetime.combine(day, time.min, UTC))
+    return lambda ref: starts.get(ref.call_id) or fallback
+
+
+def account_is_hipaa(client: RingCentralClient, progress: Callable[[str], None]) -> bool:
+    """service-info's HIPAA flag (one Light request). Unreadable: assume HIPAA, whose 30 days are the
+    earlier deadline, so a deferred recording's deadline is never stated later than it is."""
+    try:
+        return is_hipaa(client.service_info())
+    except RingCentralError as exc:
+        progress(f"service-info unreadable ({exc}); deadlines assume a HIPAA account (30 days)")
+        return True
+
+
+def _unfetched_row(ref: RecordingRef, status: str, why: str) -> dict[str, Any]:
+    return {
+        "recording_id": ref.recording_id,
+        "call_id": ref.call_id,
+        "leg_index": ref.leg_index,
+        "status": status,
+        "error": why,
+    }
+
+
 def archive_recordings(
-    client: RingCentralClient, storage: ArchiveStorage, day: date, progress: Callable[[str], None]
+    client: RingCentralClient,
+    storage: ArchiveStorage,
+    day: date,
+    progress: Callable[[str], None],
+    *,
+    budget: int | None = None,
+    now: datetime | None = None,
+    only_with_deadline: bool = False,
+    deadline_days: int | None = None,
 ) -> RecordingsArchived:
-    """Fetch every recording the day's calls and legs reference that is not archived intact yet.
+    """Fetch the recordings the day's calls and legs reference that are not archived intact yet,
+    earliest deadline first, at most ``budget`` of them (None: all).
 
     The manifest is written whatever failed, so the next run keeps what succeeded and retries only
-    the rest; the caller decides whether failures fail the partition.
+    the rest; the caller decides whether failures fail the partition. What the budget left is in the
+    manifest as ``deferred`` and in the storage's deferred list with its deadline (not a failure).
+    ``now`` (default: the current time) decides which deadlines have passed. With
+    ``only_with_deadline`` the budget goes to automatic recordings only (the on-demand ones are
+    deferred): a caller spreading one budget over several days spends it on every deadline first.
+    ``deadline_days`` overrides the account's recording deadline (default: service-info's HIPAA flag).
     """
-    refs = recordings_referenced(
-        storage.read_parquet(Dataset.CALLS, day), storage.read_parquet(Dataset.CALL_LEGS, day)
-    )
+    calls = storage.read_parquet(Dataset.CALLS, day)
+    refs = recordings_referenced(calls, storage.read_parquet(Dataset.CALL_LEGS, day))
     before = previous_manifest(storage, day)
     rows: list[dict[str, Any]] = []
     todo: list[RecordingRef] = []
@@ -117,7 +189,29 @@ def archive_recordings(
             rows.append({**prior, "call_id": ref.call_id, "leg_index": ref.leg_index})
         else:
             todo.append(ref)
-    progress(f"{len(refs)} recordings referenced, {len(rows)} already archived, {len(todo)} to fetch")
+    start_of = call_starts(calls, day)
+    # Deadline order: automatic recordings by their call's start (one retention for the account), then
+    # on-demand ones, which RingCentral's time limit does not delete.
+    todo.sort(key=lambda ref: (not has_deadline(ref), start_of(ref), ref.recording_id))
+    later: list[tuple[RecordingRef, datetime | None]] = []
+    gone: list[tuple[RecordingRef, datetime]] = []
+    if budget is not None and todo:
+        # A budget goes to the recordings RingCentral still holds, the nearest deadline first: one past
+        # its deadline is deleted there, and asking for it would spend a Heavy request on a 404.
+        # (Without a budget every one is tried, as ever.)
+        days = deadline_days or recording_retention_days(account_is_hipaa(client, progress))
+        moment = now or datetime.now(UTC)
+        dated = [(ref, start_of(ref) + timedelta(days=days) if has_deadline(ref) else None) for ref in todo]
+        gone = [(ref, dl) for ref, dl in dated if dl is not None and dl <= moment]
+        alive = [d for d in dated if d[1] is None or d[1] > moment]
+        eligible = [d for d in alive if d[1] is not None] if only_with_deadline else alive
+        held = [d for d in alive if d[1] is None] if only_with_deadline else []
+        todo, later = [ref for ref, _ in eligible[:budget]], eligible[budget:] + held
+    progress(
+        f"{len(refs)} recordings referenced, {len(rows)} already archived, {len(todo)} to fetch"
+        + (f", {len(later)} deferred (budget {budget})" if later else "")
+        + (f", {len(gone)} past their deadline" if gone else "")
+    )
     fetched = download_all(
         todo,
         lambda ref: fetch_recording(client, storage, day, ref),
@@ -125,5 +219,47 @@ def archive_recordings(
         what="recordings fetched",
     )
     rows.extend(fetched)
+    deferred = [
+        {
+            "recording_id": ref.recording_id,
+            "call_id": ref.call_id,
+            "deadline": deadline.isoformat() if deadline else None,
+        }
+        for ref, deadline in later
+    ]
+    for ref, deadline in later:
+        when = (
+            f"RingCentral deletes it at {deadline.isoformat()}"
+            if deadline
+            else "on-demand: no time limit deletes it"
+        )
+        rows.append(
+            _unfetched_row(
+                ref, "deferred", f"left for a later run: the run's budget of {budget} went first; {when}"
+            )
+        )
+    for ref, deadline in gone:
+        rows.append(
+            _unfetched_row(
+                ref,
+                "missing",
+                f"not fetched: past its deadline ({deadline.isoformat()}), RingCentral has deleted it",
+            )
+        )
+    # The manifest in the call log's order, whatever order they were fetched in: a re-run writes the
+    # same file.
+    position = {ref.recording_id: n for n, ref in enumerate(refs)}
+    rows.sort(key=lambda row: position.get(row["recording_id"], len(position)))
+    # The deferred list first: the manifest is the partition's commit marker. A day that never
+    # deferred anything gets no file; one that did gets its list replaced (emptied once all is in).
+    if deferred or storage.exists(storage.deferred_recordings_path(day)):
+        storage.write_deferred_recordings(day, deferred)
     written = storage.write_parquet(Dataset.RECORDINGS, day, recordings_manifest_table(rows, day))
-    return RecordingsArchived(referenced=len(refs), manifest_rows=written, rows=rows, fetched=fetched)
+    return RecordingsArchived(
+        referenced=len(refs),
+        manifest_rows=written,
+        rows=rows,
+        fetched=fetched,
+        deferred=deferred,
+        budget=budget,
+    )

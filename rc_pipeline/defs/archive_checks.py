@@ -22,7 +22,8 @@ warnings.filterwarnings(
 def check_result(outcome: Outcome) -> dg.AssetCheckResult:
     """Lists of ids are shown (the first ones, numeric order); counts and texts as they are."""
     metadata = {k: shown_ids(v) if isinstance(v, list) else v for k, v in outcome.metadata.items()}
-    return dg.AssetCheckResult(passed=outcome.passed, metadata=metadata)
+    severity = dg.AssetCheckSeverity.WARN if outcome.warning else dg.AssetCheckSeverity.ERROR
+    return dg.AssetCheckResult(passed=outcome.passed, metadata=metadata, severity=severity)
 
 
 def _asset_check(daily: dg.PartitionsDefinition, check: ArchiveCheck) -> dg.AssetChecksDefinition:

@@ -35,12 +35,14 @@ def build_definitions(
     resources: dict[str, object] | None = None,
     messages: MessageStoreSettings | None = None,
     purge_after_days: int | None = None,
+    recording_budget: int | None = None,
 ) -> dg.Definitions:
     """Every domain's definitions built from these settings (default: the environment's)."""
     ctx = DefsContext(
         config or PipelineSettings.from_env(),
         messages or MessageStoreSettings.from_env(),
         purge_after_days if purge_after_days is not None else read("RC_PURGE_AFTER_DAYS"),
+        recording_budget if recording_budget is not None else read("RC_RECORDING_BUDGET"),
     )
     return dg.Definitions.merge(
         *(build(ctx) for build in domain_builders().values()), resource_definitions(resources)

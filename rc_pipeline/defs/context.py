@@ -24,6 +24,8 @@ class DefsContext:
     purge_after_days: int | None = None
     # RC_RISK_HORIZON_DAYS: how far ahead the retention-risk monitor looks.
     risk_horizon_days: int = field(default_factory=lambda: read("RC_RISK_HORIZON_DAYS"))
+    # RC_RECORDING_BUDGET: recordings one run may download (None: all).
+    recording_budget: int | None = None
     # Built once: every domain must share the very same partitions definition.
     daily: dg.DailyPartitionsDefinition = field(init=False, compare=False)
 
@@ -45,7 +47,10 @@ class DefsContext:
     def from_env() -> DefsContext:
         """The deployment's settings, read once per process (each domain folder asks for them)."""
         return DefsContext(
-            PipelineSettings.from_env(), MessageStoreSettings.from_env(), read("RC_PURGE_AFTER_DAYS")
+            PipelineSettings.from_env(),
+            MessageStoreSettings.from_env(),
+            read("RC_PURGE_AFTER_DAYS"),
+            read("RC_RECORDING_BUDGET"),
         )
 
 

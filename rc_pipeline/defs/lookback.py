@@ -9,6 +9,11 @@ import dagster as dg
 
 from rc_pipeline.settings import PipelineSettings
 
+# Dagster's run queue starts higher `dagster/priority` first: yesterday's capture is the one nothing
+# else has archived yet, so it never waits behind the lookback days' re-archiving.
+YESTERDAY_PRIORITY = 10
+LOOKBACK_PRIORITY = 0
+
 
 def partitions_to_archive(now: datetime, config: PipelineSettings) -> list[str]:
     """Yesterday (in the account's timezone) and the `lookback_days` before it, oldest first.
@@ -42,18 +47,24 @@ def lookback_schedule(
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=(
             f"At {config.schedule_hour:02d}:{minute:02d} {config.timezone}: archive {what} of yesterday and "
-            f"re-archive the {config.lookback_days} days before it."
+            f"re-archive the {config.lookback_days} days before it; yesterday's run has the higher "
+            "dagster/priority, so it never queues behind them."
         ),
     )
     def _schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
         now = context.scheduled_execution_time
         tick = now.astimezone(ZoneInfo(config.timezone)).date().isoformat()
         keys = partitions_to_archive(now, config)
+        # Oldest first in the list, but the queue starts the highest priority first: yesterday.
         return [
             dg.RunRequest(
                 run_key=f"{run_key_prefix}{key}@{tick}",
                 partition_key=key,
-                tags={"rc_pipeline/scheduled_on": tick, "rc_pipeline/lookback": str(key != keys[-1]).lower()},
+                tags={
+                    "rc_pipeline/scheduled_on": tick,
+                    "rc_pipeline/lookback": str(key != keys[-1]).lower(),
+                    "dagster/priority": str(YESTERDAY_PRIORITY if key == keys[-1] else LOOKBACK_PRIORITY),
+                },
             )
             for key in keys
         ]

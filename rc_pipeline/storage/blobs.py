@@ -13,10 +13,13 @@ from pathlib import Path
 from rc_pipeline.storage.atomic import temp_sibling
 from rc_pipeline.storage.core import StorageCore
 from rc_pipeline.storage.layout import (
+    DEFERRED_RECORDINGS_DIR,
     MESSAGE_CONTENT_DIR,
     RECORDINGS_DIR,
     TEMP_PREFIX,
+    Dataset,
     day_dirs,
+    partition_dir_name,
     recording_extension,
     safe_name,
 )
@@ -42,6 +45,23 @@ class BlobPaths(StorageCore):
         """
         with self.staged_file(self.recording_path(partition_date, recording_id, content_type)) as local:
             yield local
+
+    def deferred_recordings_path(self, partition_date: date) -> str:
+        """The day's recordings left for a later run (budget spent), each with its deletion deadline:
+        ``state/recordings_deferred/date=D.json``."""
+        name = f"{partition_dir_name(Dataset.RECORDINGS, partition_date)}.json"
+        return self.path(DEFERRED_RECORDINGS_DIR, name)
+
+    def write_deferred_recordings(self, partition_date: date, rows: list[dict[str, str | None]]) -> None:
+        """Replace the day's deferred list (an empty list when the run reached every recording)."""
+        self.write_json(self.deferred_recordings_path(partition_date), rows)
+
+    def read_deferred_recordings(self, partition_date: date) -> list[dict[str, str | None]]:
+        """The day's deferred recordings as the last run wrote them; none when no run deferred any."""
+        try:
+            return list(self.read_json(self.deferred_recordings_path(partition_date)))
+        except FileNotFoundError:
+            return []
 
     def recording_incoming_path(self, partition_date: date, recording_id: str) -> str:
         """Local path to download a recording into before its content type is known.

@@ -44,6 +44,8 @@ fsspec URL such as ``s3://bucket/prefix``)::
     ├── state/message_store_export/date=YYYY-MM-DD.json   export task state the sensor reads
     ├── state/message_store_export/.lease       one export poller/submitter at a time
     ├── state/call_log_sync.json                the extract-sync token and when it was taken
+    ├── state/recordings_deferred/date=YYYY-MM-DD.json  recordings a run's budget left for later, with
+    │                                           the moment RingCentral deletes each (written every run)
     ├── control/                                control at the source (never rebuilt: evidence)
     │   ├── audit/<seq:012d>.json               hash-chained audit trail, one object per entry
     │   ├── holds/<holdId>.json                 legal holds (released ones stay, marked released)
@@ -116,6 +118,7 @@ ATTACHMENT_INDEX_FILE = "attachments.json"
 EXPORT_STATE_DIR = "state/message_store_export"
 # Beside the state files it guards; dot-named because readers ignore dot files (see the tree above).
 EXPORT_LEASE_FILE = ".lease"
+DEFERRED_RECORDINGS_DIR = "state/recordings_deferred"
 AUDIT_DIR = "control/audit"
 HOLDS_DIR = "control/holds"
 RETENTION_DIR = "control/retention"

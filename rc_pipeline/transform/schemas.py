@@ -10,7 +10,9 @@ import pyarrow as pa
 
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
 
-RECORDING_STATUSES = ("downloaded", "verified", "missing", "failed")
+# `deferred`: not fetched because the run's recording budget (RC_RECORDING_BUDGET) was spent; a later
+# run fetches it (its deadline is in the storage's deferred list).
+RECORDING_STATUSES = ("downloaded", "verified", "missing", "failed", "deferred")
 
 
 def _party(prefix: str) -> list[pa.Field]:

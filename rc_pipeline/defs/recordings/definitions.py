@@ -12,7 +12,8 @@ from .checks import build_recording_checks
 
 def build(ctx: DefsContext) -> dg.Definitions:
     return dg.Definitions(
-        assets=build_recording_assets(ctx.daily), asset_checks=build_recording_checks(ctx.daily)
+        assets=build_recording_assets(ctx.daily, ctx.recording_budget),
+        asset_checks=build_recording_checks(ctx.daily),
     )
 
 
