@@ -41,8 +41,8 @@ def build_definitions(
     ctx = DefsContext(
         config or PipelineSettings.from_env(),
         messages or MessageStoreSettings.from_env(),
-        purge_after_days if purge_after_days is not None else read("RC_PURGE_AFTER_DAYS"),
-        recording_budget if recording_budget is not None else read("RC_RECORDING_BUDGET"),
+        purge_after_days=purge_after_days if purge_after_days is not None else read("RC_PURGE_AFTER_DAYS"),
+        recording_budget=recording_budget if recording_budget is not None else read("RC_RECORDING_BUDGET"),
     )
     return dg.Definitions.merge(
         *(build(ctx) for build in domain_builders().values()), resource_definitions(resources)

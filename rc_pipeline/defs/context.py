@@ -7,7 +7,7 @@ their own, so one builder per domain serves all of them.
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass, field
+from dataclasses import KW_ONLY, asdict, dataclass, field
 
 import dagster as dg
 
@@ -20,6 +20,8 @@ from .partitions import daily_partitions
 class DefsContext:
     pipeline: PipelineSettings
     messages: MessageStoreSettings
+    # Everything else by name: several optional settings of the same type must not be mixed up.
+    _: KW_ONLY
     # RC_PURGE_AFTER_DAYS: when set, the purge schedule exists (and still starts stopped).
     purge_after_days: int | None = None
     # RC_RISK_HORIZON_DAYS: how far ahead the retention-risk monitor looks.
@@ -49,8 +51,8 @@ class DefsContext:
         return DefsContext(
             PipelineSettings.from_env(),
             MessageStoreSettings.from_env(),
-            read("RC_PURGE_AFTER_DAYS"),
-            read("RC_RECORDING_BUDGET"),
+            purge_after_days=read("RC_PURGE_AFTER_DAYS"),
+            recording_budget=read("RC_RECORDING_BUDGET"),
         )
 
 
