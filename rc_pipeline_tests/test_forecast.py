@@ -151,7 +151,10 @@ def test_plan_prints_the_forecast():
     assert "the account's 100,000 fill in 2 days, before the 90-day limit" in text
     assert "Loss forecast" in text and "Already deleted at RingCentral: 1,200,000" in text
     assert f"{f.daily_lost_per_day:,} recordings lost every day from {f.daily.first_loss}" in text
-    assert json.loads(json.dumps(plan.to_json(), default=str))["forecast"]["daily_lost_per_day"] == 40_000 - 14_068
+    assert (
+        json.loads(json.dumps(plan.to_json(), default=str))["forecast"]["daily_lost_per_day"]
+        == 40_000 - 14_068
+    )
 
 
 def test_plan_command_reads_the_hipaa_deadline(make_simulator, monkeypatch, capsys):

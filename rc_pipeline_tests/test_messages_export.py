@@ -2,7 +2,7 @@
 
 import hashlib
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -173,16 +173,21 @@ def test_a_task_that_keeps_failing_surfaces_a_failure_naming_it(account, tmp_pat
 def test_a_task_stuck_in_progress_past_the_timeout_counts_as_failed(make_simulator, tmp_path):
     sim = make_simulator(export_task_seconds=60.0)
     day = yesterday()
+    # The timeout leaves room for a slow first tick on a loaded machine; the test then waits only
+    # until the task is past it.
+    timeout = 3.0
     defs = pipeline_for(
-        sim, str(tmp_path), messages=message_settings(task_timeout_seconds=0.5, max_attempts=1)
+        sim, str(tmp_path), messages=message_settings(task_timeout_seconds=timeout, max_attempts=1)
     )
     storage = ArchiveStorage(str(tmp_path))
     with dg.instance_for_test() as instance:
         assert run_messages(defs, day, instance).success
         driver = SensorDriver(defs, instance)
         assert driver.tick() == []
-        assert load_entry(storage, day).state == SUBMITTED
-        time.sleep(0.6)
+        entry = load_entry(storage, day)
+        assert entry.state == SUBMITTED
+        past = datetime.fromisoformat(entry.submitted_at) + timedelta(seconds=timeout + 0.1)
+        time.sleep(max(0.0, (past - datetime.now(UTC)).total_seconds()))
         (request,) = driver.tick()
     entry = load_entry(storage, day)
     assert entry.state == GAVE_UP and entry.task_status.startswith("TimedOut")
