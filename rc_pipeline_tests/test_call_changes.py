@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qs
 
 import dagster as dg
+import pytest
 
 from rc_pipeline.calls.captured import pages_of_day
 from rc_pipeline.calls.changes import SyncState, capture_call_changes
@@ -229,17 +230,25 @@ def test_the_sensor_requests_a_rebuild_of_listed_changed_days_only(make_simulato
     assert isinstance(result, dg.SensorResult)
     # The first pass covers the lookback: yesterday (listed) and the day before (not listed: left alone).
     assert [r.partition_key for r in result.run_requests] == [yesterday.isoformat()]
-    assert result.run_requests[0].run_key.endswith(":" + yesterday.isoformat())
-    # The next tick within the interval costs nothing: the last pass finished.
+    latest = storage.latest_call_change(yesterday)
+    assert result.run_requests[0].run_key == f"changes:{yesterday.isoformat()}:{latest}"
+    # The next tick within the interval costs no request, and asks again for the same rebuild (same
+    # run key: Dagster runs it once) while the day's tables do not include its newest capture.
     ticked = len(sim.request_log.snapshot())
     with dg.build_sensor_context(resources=_resources(sim, root), cursor=result.cursor) as context:
-        assert isinstance(sensor(context), dg.SkipReason)
+        again = sensor(context)
+    assert [r.run_key for r in again.run_requests] == [result.run_requests[0].run_key]
     assert len(sim.request_log.snapshot()) == ticked
     job = defs.resolve_job_def(CALL_REBUILD_JOB)
     run = job.execute_in_process(partition_key=yesterday.isoformat(), instance=dg.DagsterInstance.ephemeral())
     assert run.success
     assert all(e.passed for e in run.get_asset_check_evaluations())
     assert not [op for op, _, _ in _operations(sim, mark) if op in LIST_OPERATIONS]
+    assert storage.calls_built_from(yesterday) == latest
+    # Rebuilt: nothing left to ask for.
+    with dg.build_sensor_context(resources=_resources(sim, root), cursor=result.cursor) as context:
+        done = sensor(context)
+    assert not done.run_requests and "no listed day behind" in done.skip_reason.skip_message
     close_shared_clients()
 
 
@@ -274,3 +283,39 @@ def test_a_pass_is_due_when_the_interval_passed_or_the_last_one_stopped_early():
     assert pass_due(cursor(1, False), now, 86_400)
     assert pass_due(cursor(25, True), now, 86_400)
     assert pass_due(cursor(0.1, True), now, 300)
+
+
+def test_a_pass_that_fails_after_storing_its_token_still_gets_its_days_rebuilt(
+    make_simulator, tmp_path, monkeypatch
+):
+    """The days to rebuild come from the archive: a failure after the token was stored loses none."""
+    sim = _account(make_simulator)
+    root = str(tmp_path)
+    storage = ArchiveStorage(root)
+    close_shared_clients()
+    yesterday = sim.clock.now().date() - timedelta(days=1)
+    config = PipelineSettings(timezone=TZ, start_date="2026-01-01", schedule_hour=2, lookback_days=1)
+    defs = build_definitions(config, resources=_resources(sim, root))
+    with client_for(sim, throttle_dir=None) as client:
+        _list_and_build(client, storage, yesterday)
+        # A pass captured changes and stored its token, then its sensor tick died.
+        capture_call_changes(client, storage, timezone=TZ, lookback_days=1, now=sim.clock.now())
+    assert SyncState.load(storage).sync_token
+    sensor = defs.get_repository_def().get_sensor_def(CALL_CHANGES_SENSOR)
+    # The next tick's pass fails...
+    import rc_pipeline.defs.calls.capture as capture_sensor
+
+    def failing_pass(*args, **kwargs):
+        raise RuntimeError("extract-sync answered 503 three times")
+
+    monkeypatch.setattr(capture_sensor, "capture_call_changes", failing_pass)
+    with dg.build_sensor_context(resources=_resources(sim, root)) as context:
+        result = sensor(context)
+    # ...and the day the first pass changed is requested all the same.
+    assert [r.partition_key for r in result.run_requests] == [yesterday.isoformat()]
+    # With nothing left to request, the failure is the tick's own (its root cause shown), not hidden.
+    storage.record_calls_built_from(yesterday, storage.latest_call_change(yesterday))
+    with dg.build_sensor_context(resources=_resources(sim, root)) as context:
+        with pytest.raises(RuntimeError, match="503 three times"):
+            sensor(context)
+    close_shared_clients()

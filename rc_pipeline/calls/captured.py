@@ -53,6 +53,22 @@ def has_listing(storage: ArchiveStorage, day: date) -> bool:
     return True
 
 
+def days_behind_captures(storage: ArchiveStorage, first_day: date, last_day: date) -> dict[date, str]:
+    """Listed days whose tables do not include their newest captured answer yet, with its name.
+
+    Derived from the archive alone, not from what one sensor tick saw: a tick that failed after the
+    sync token was stored, or a rebuild that never ran, leaves the day behind until it is rebuilt.
+    """
+    behind = {}
+    for day in storage.call_change_days():
+        if not first_day <= day <= last_day or not has_listing(storage, day):
+            continue
+        latest = storage.latest_call_change(day)
+        if latest is not None and storage.calls_built_from(day) != latest:
+            behind[day] = latest
+    return behind
+
+
 def rebuildable_days(
     storage: ArchiveStorage, days: Iterable[date], first_day: date, last_day: date
 ) -> list[date]:

@@ -17,6 +17,7 @@ from rc_pipeline.storage.layout import (
     ACTIVE_CALLS_DIR,
     CALL_LOG_CHANGES_DIR,
     CALL_LOG_SYNC_STATE_FILE,
+    CALLS_BUILT_FROM_DIR,
     TEMP_PREFIX,
 )
 
@@ -71,6 +72,26 @@ class CapturePaths(StorageCore):
 
     def call_log_sync_state_path(self) -> str:
         return self.path(CALL_LOG_SYNC_STATE_FILE)
+
+    def latest_call_change(self, day: date) -> str | None:
+        """Name of the newest answer kept for ``day`` (names sort in capture order), None if none."""
+        paths = self.call_changes_paths(day)
+        return paths[-1].rsplit("/", 1)[-1] if paths else None
+
+    def calls_built_from_path(self, day: date) -> str:
+        return self.path(CALLS_BUILT_FROM_DIR, f"date={day.isoformat()}.json")
+
+    def calls_built_from(self, day: date) -> str | None:
+        """The newest captured answer the day's calls/legs tables were last built with (None: none)."""
+        try:
+            value = self.read_json(self.calls_built_from_path(day))
+        except FileNotFoundError:
+            return None
+        return value.get("latest_capture") if isinstance(value, dict) else None
+
+    def record_calls_built_from(self, day: date, latest_capture: str | None) -> None:
+        """Written after the day's tables: what they include, so the sensor knows which days are behind."""
+        self.write_json(self.calls_built_from_path(day), {"latest_capture": latest_capture})
 
     # ------------------------------------------------------------------ active calls
     def active_calls_dir(self, day: date) -> str:

@@ -44,6 +44,7 @@ fsspec URL such as ``s3://bucket/prefix``)::
     ├── state/message_store_export/date=YYYY-MM-DD.json   export task state the sensor reads
     ├── state/message_store_export/.lease       one export poller/submitter at a time
     ├── state/call_log_sync.json                the extract-sync token and when it was taken
+    ├── state/calls_built_from/date=YYYY-MM-DD.json  the newest capture a day's calls tables include
     ├── state/recordings_deferred/date=YYYY-MM-DD.json  recordings a run's budget left for later, with
     │                                           the moment RingCentral deletes each (written every run)
     ├── control/                                control at the source (never rebuilt: evidence)
@@ -129,6 +130,8 @@ WAREHOUSE_FILE = "warehouse.duckdb"
 CALL_LOG_CHANGES_DIR = "raw/call_log_changes"
 ACTIVE_CALLS_DIR = "raw/active_calls"
 CALL_LOG_SYNC_STATE_FILE = "state/call_log_sync.json"
+# Per day: the newest captured answer its calls/legs tables include (the sensor rebuilds days behind).
+CALLS_BUILT_FROM_DIR = "state/calls_built_from"
 TEMP_PREFIX = ".tmp-"
 RAW_DATASETS = frozenset(
     {Dataset.RAW_CALL_LOG, Dataset.RAW_EXTENSIONS, Dataset.RAW_MESSAGE_STORE, Dataset.RAW_MESSAGE_EXPORT}

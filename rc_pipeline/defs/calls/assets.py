@@ -96,7 +96,10 @@ def build_call_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinitio
         day = window.day
         storage = archive.storage()
         # The day's listings plus everything extract-sync captured for it: no request to RingCentral.
+        # Noted before reading: a capture landing meanwhile leaves the day behind, to be rebuilt again.
+        latest_capture = storage.latest_call_change(day)
         stats = write_calls_and_legs(pages_of_day(storage, window), day, storage)
+        storage.record_calls_built_from(day, latest_capture)
         calls = storage.read_parquet(Dataset.CALLS, day)
         legs = storage.read_parquet(Dataset.CALL_LEGS, day)
         yield dg.MaterializeResult(

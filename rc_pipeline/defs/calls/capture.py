@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from rc_pipeline.calls.captured import rebuildable_days
+from rc_pipeline.calls.captured import days_behind_captures
 from rc_pipeline.calls.changes import capture_call_changes
 from rc_pipeline.settings import PipelineSettings
 
@@ -76,43 +76,53 @@ def build_changes_sensor(job: dg.JobDefinition | Any, config: PipelineSettings) 
         context: dg.SensorEvaluationContext, ringcentral: RingCentralResource, archive: ArchiveResource
     ) -> dg.SensorResult | dg.SkipReason:
         now = datetime.now(UTC)
-        if not pass_due(context.cursor, now, interval):
-            return dg.SkipReason(f"next extract-sync pass {every}; the last one finished")
         storage = archive.storage()
-        result = capture_call_changes(
-            ringcentral.get_client(),
-            storage,
-            timezone=config.timezone,
-            lookback_days=config.lookback_days,
-            now=now,
-            budget_seconds=PASS_BUDGET_SECONDS,
-            log=context.log.info,
-        )
         yesterday = now.astimezone(ZoneInfo(config.timezone)).date() - timedelta(days=1)
-        days = rebuildable_days(
-            storage, result.changed_days, date.fromisoformat(config.start_date), yesterday
-        )
-        digest = token_digest(result.sync_token)
-        cursor = json.dumps(
-            {"sync_token_sha256": digest, "last_pass": now.isoformat(), **result.metadata()}, sort_keys=True
-        )
-        summary = (
-            f"{result.records} changed record(s) in {result.answers} answer(s); "
-            f"changed days {sorted(d.isoformat() for d in result.changed_days)}; rebuilding {len(days)}"
-        )
-        context.log.info(summary)
-        if not days:
-            return dg.SensorResult(skip_reason=summary, cursor=cursor)
-        return dg.SensorResult(
-            run_requests=[
-                dg.RunRequest(
-                    run_key=f"changes-{digest}:{day.isoformat()}",
-                    partition_key=day.isoformat(),
-                    tags={"rc_pipeline/changed_records": str(result.records_by_day.get(day, 0))},
+        first_day = date.fromisoformat(config.start_date)
+        failure: Exception | None = None
+        cursor = context.cursor
+        if pass_due(context.cursor, now, interval):
+            try:
+                result = capture_call_changes(
+                    ringcentral.get_client(),
+                    storage,
+                    timezone=config.timezone,
+                    lookback_days=config.lookback_days,
+                    now=now,
+                    budget_seconds=PASS_BUDGET_SECONDS,
+                    log=context.log.info,
                 )
-                for day in days
-            ],
-            cursor=cursor,
-        )
+            except Exception as exc:  # surfaced below, after the days already captured are requested
+                failure = exc
+                context.log.error(f"extract-sync pass failed: {type(exc).__name__}: {exc}")
+            else:
+                digest = token_digest(result.sync_token)
+                cursor = json.dumps(
+                    {"sync_token_sha256": digest, "last_pass": now.isoformat(), **result.metadata()},
+                    sort_keys=True,
+                )
+                context.log.info(
+                    f"{result.records} changed record(s) in {result.answers} answer(s); "
+                    f"changed days {sorted(d.isoformat() for d in result.changed_days)}"
+                )
+        # What to rebuild comes from the archive, not from this tick's pass: a day captured by a pass
+        # that failed later, or whose rebuild never ran, is requested until its tables include it.
+        behind = days_behind_captures(storage, first_day, yesterday)
+        requests = [
+            dg.RunRequest(
+                # The newest capture names the request: the same state is requested once.
+                run_key=f"changes:{day.isoformat()}:{latest}",
+                partition_key=day.isoformat(),
+                tags={"rc_pipeline/latest_capture": latest},
+            )
+            for day, latest in sorted(behind.items())
+        ]
+        if failure is not None and not requests:
+            raise failure
+        if not requests:
+            return dg.SensorResult(
+                skip_reason=f"no listed day behind its captures; next pass {every}", cursor=cursor
+            )
+        return dg.SensorResult(run_requests=requests, cursor=cursor)
 
     return call_log_changes_sensor
