@@ -287,6 +287,16 @@ SETTINGS: dict[str, Setting] = _declare(
         default_text="`$TMPDIR/rc-pipeline-throttle`",
         off_values=("", "none", "off", "0"),
     ),
+    Setting(
+        "RC_CAPTURE_MINUTES",
+        "int",
+        "archive",
+        "minutes between captures of new and changed calls and messages (message-sync, "
+        "call-log-extract-sync); off when unset",
+        default_text="off",
+        low=1,
+        high=1440,
+    ),
     # -- message store ---------------------------------------------------------------------------------
     Setting(
         "RC_MESSAGE_SOURCE",
@@ -451,6 +461,8 @@ class PipelineSettings:
     start_date: str
     schedule_hour: int
     lookback_days: int
+    # None: no capture within minutes (the daily capture still runs, see the message capture sensor).
+    capture_minutes: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PipelineSettings:
@@ -460,6 +472,7 @@ class PipelineSettings:
             start_date=read("RC_START_DATE", env).isoformat(),
             schedule_hour=read("RC_SCHEDULE_HOUR", env),
             lookback_days=read("RC_LOOKBACK_DAYS", env),
+            capture_minutes=read("RC_CAPTURE_MINUTES", env),
         )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from .download import DownloadResult, download_to_file
-from .errors import InvalidRequest
+from .errors import InvalidRequest, SyncRequired
 from .multipart import MAX_BULK_IDS, BulkItem, in_request_order, parse_multipart
 from .paging import Page, iso_utc, iter_pages, window_params
 from .session import ApiSession, RetryPolicy
@@ -293,6 +293,43 @@ class RingCentralClient:
 
     def get_messages(self, extension_id: int | str, message_ids: Sequence[int | str]) -> list[BulkItem]:
         return self._bulk_get(f"{self._ext(extension_id)}/message-store", message_ids)
+
+    def message_sync_response(
+        self,
+        extension_id: int | str,
+        sync_type: str = "FSync",
+        *,
+        sync_token: str | None = None,
+        date_from: datetime | None = None,
+        record_count: int | None = None,
+    ) -> tuple[dict[str, Any], bytes]:
+        """One message-sync request (Light): the parsed body and its bytes as received, which the
+        capture keeps. FSync takes `date_from`/`record_count`, ISync the previous `sync_token`;
+        `SyncRequired` when RingCentral answers MSG-333 (run FSync again)."""
+        if sync_type not in ("FSync", "ISync"):
+            raise ValueError(f"sync_type must be FSync or ISync, got {sync_type!r}")
+        params: dict[str, Any] = {"syncType": sync_type}
+        if sync_type == "ISync":
+            if not sync_token:
+                raise ValueError("ISync needs the syncToken of the previous sync")
+            params["syncToken"] = sync_token
+        else:
+            if date_from is not None:
+                params["dateFrom"] = iso_utc(date_from)
+            if record_count is not None:
+                params["recordCount"] = record_count
+        try:
+            response = self.session.request("GET", f"{self._ext(extension_id)}/message-sync", params=params)
+        except InvalidRequest as exc:
+            if exc.error_code == "MSG-333":
+                raise SyncRequired(
+                    exc.message, status=exc.status, error_code=exc.error_code, request=exc.request
+                ) from exc
+            raise
+        body = response.json()
+        if not isinstance(body, dict):
+            raise InvalidRequest("message-sync answered with something other than a JSON object")
+        return body, response.content
 
     def download_attachment(
         self,

@@ -68,6 +68,10 @@ class InvalidRequest(RingCentralError):
     """400/409/415/422: the request itself is wrong; `parameter_name` names the field when known."""
 
 
+class SyncRequired(InvalidRequest):
+    """RingCentral refused a sync token (CLG-101..105, MSG-333 "full sync required"): run FSync again."""
+
+
 class RateLimited(RingCentralError):
     """429 that persisted through the retries the client allows."""
 

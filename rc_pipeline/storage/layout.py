@@ -21,11 +21,16 @@ fsspec URL such as ``s3://bucket/prefix``)::
     │   │       ├── pages.ndjson.gz             every extension's message-store pages as received
     │   │       ├── _manifest.json
     │   │       └── attachments.json            attachment index: path, bytes, sha256 per file
-    │   └── message_store_export/               export path
-    │       └── date=YYYY-MM-DD/
-    │           ├── task=<taskId>/archive_<n>.zip   the export's zips as received
-    │           ├── attachments.json
-    │           └── _manifest.json              task, window, parts (size, sha256); written last
+    │   ├── message_store_export/               export path
+    │   │   └── date=YYYY-MM-DD/
+    │   │       ├── task=<taskId>/archive_<n>.zip   the export's zips as received
+    │   │       ├── attachments.json
+    │   │       └── _manifest.json              task, window, parts (size, sha256); written last
+    │   └── message_capture/                    message-sync responses captured within minutes
+    │       └── date=YYYY-MM-DD/                day of the messages' creationTime
+    │           ├── extension=<id>/<capturedAt>.ndjson.gz  one line per response as received
+    │           ├── attachments.json            attachments downloaded when captured
+    │           └── _captures.json              every capture file (bytes, sha256); written last
     ├── parquet/                                typed, rebuilt from raw at will
     │   ├── calls/date=YYYY-MM-DD/part-0.parquet
     │   ├── call_legs/date=YYYY-MM-DD/part-0.parquet
@@ -37,6 +42,8 @@ fsspec URL such as ``s3://bucket/prefix``)::
     ├── message_store/content/YYYY/MM/DD/<messageId>/<attachmentId>.<ext>
     ├── state/message_store_export/date=YYYY-MM-DD.json   export task state the sensor reads
     ├── state/message_store_export/.lease       one export poller/submitter at a time
+    ├── state/message_capture/extension=<id>.json  message-sync token of each extension
+    ├── state/message_capture/.lease            one capture at a time
     ├── control/                                control at the source (never rebuilt: evidence)
     │   ├── audit/<seq:012d>.json               hash-chained audit trail, one object per entry
     │   ├── holds/<holdId>.json                 legal holds (released ones stay, marked released)
@@ -61,6 +68,7 @@ class Dataset(StrEnum):
     RAW_EXTENSIONS = "raw/extensions"
     RAW_MESSAGE_STORE = "raw/message_store"
     RAW_MESSAGE_EXPORT = "raw/message_store_export"
+    RAW_MESSAGE_CAPTURE = "raw/message_capture"
     CALLS = "parquet/calls"
     CALL_LEGS = "parquet/call_legs"
     RECORDINGS = "parquet/recordings"
@@ -76,6 +84,7 @@ PARTITION_KEY: dict[Dataset, str] = {
     Dataset.RAW_EXTENSIONS: "snapshot",
     Dataset.RAW_MESSAGE_STORE: "date",
     Dataset.RAW_MESSAGE_EXPORT: "date",
+    Dataset.RAW_MESSAGE_CAPTURE: "date",
     Dataset.CALLS: "date",
     Dataset.CALL_LEGS: "date",
     Dataset.RECORDINGS: "date",
@@ -90,6 +99,7 @@ PARTITION_FILE: dict[Dataset, str] = {
     Dataset.RAW_EXTENSIONS: "_manifest.json",
     Dataset.RAW_MESSAGE_STORE: "_manifest.json",
     Dataset.RAW_MESSAGE_EXPORT: "_manifest.json",
+    Dataset.RAW_MESSAGE_CAPTURE: "_captures.json",
     Dataset.CALLS: "part-0.parquet",
     Dataset.CALL_LEGS: "part-0.parquet",
     Dataset.RECORDINGS: "manifest.parquet",
@@ -106,13 +116,21 @@ ATTACHMENT_INDEX_FILE = "attachments.json"
 EXPORT_STATE_DIR = "state/message_store_export"
 # Beside the state files it guards; dot-named because readers ignore dot files (see the tree above).
 EXPORT_LEASE_FILE = ".lease"
+CAPTURE_STATE_DIR = "state/message_capture"
+CAPTURE_MANIFEST_FILE = "_captures.json"
 AUDIT_DIR = "control/audit"
 HOLDS_DIR = "control/holds"
 RETENTION_DIR = "control/retention"
 WAREHOUSE_FILE = "warehouse.duckdb"
 TEMP_PREFIX = ".tmp-"
 RAW_DATASETS = frozenset(
-    {Dataset.RAW_CALL_LOG, Dataset.RAW_EXTENSIONS, Dataset.RAW_MESSAGE_STORE, Dataset.RAW_MESSAGE_EXPORT}
+    {
+        Dataset.RAW_CALL_LOG,
+        Dataset.RAW_EXTENSIONS,
+        Dataset.RAW_MESSAGE_STORE,
+        Dataset.RAW_MESSAGE_EXPORT,
+        Dataset.RAW_MESSAGE_CAPTURE,
+    }
 )
 
 # RingCentral sends audio/mpeg or audio/wav; the aliases cover header variants seen in the wild.
