@@ -13,7 +13,17 @@ from rc_pipeline.simulator.config import SimulatorConfig
 from rc_pipeline.simulator.directory import Extension, build_extensions, extension_record
 from rc_pipeline.simulator.media import BinaryContent
 from rc_pipeline.simulator.messages import MessageStore
+from rc_pipeline.simulator.rules import (
+    HIPAA_RECORDING_DAYS,
+    MessageLimits,
+    RecordingRules,
+    RetentionHistory,
+    RuleDeletion,
+)
 from rc_pipeline.simulator.timefmt import to_ms
+
+DAY_MS = 86_400_000
+FAR_FUTURE_MS = 2**62  # "whenever": rules bound their own search (recordings expire within 90 days)
 
 
 class Account:
@@ -49,7 +59,13 @@ class Account:
             recording_attach_delay=config.recording_attach_delay,
             base_url=base_url,
             media_url=media_url,
+            retention_days=config.call_log_retention_days,
         )
+        recording_days = config.recording_retention_days
+        if config.hipaa:
+            recording_days = min(recording_days, HIPAA_RECORDING_DAYS)
+        self.recording_rules = RecordingRules(self.calls, recording_days, config.recordings_account_limit)
+        self._retention = RetentionHistory(config.retention_period)
         self.store = MessageStore(
             seed=config.seed,
             account_id=self.account_id,
@@ -58,8 +74,15 @@ class Account:
             first_day=self.first_day,
             base_url=base_url,
             media_url=media_url,
+            limits=MessageLimits(
+                voicemail_box_limit=config.voicemail_box_limit,
+                sms_folder_limit=config.sms_folder_limit,
+                sent_fax_days=config.sent_fax_days,
+                user_purge_share=config.user_purge_share,
+                user_purge_within_hours=config.user_purge_within_hours,
+            ),
+            retention=self._retention,
         )
-        self.retention_period = config.retention_period
         self._deleted_recordings: set[str] = set()
         self._lock = threading.Lock()
 
@@ -76,7 +99,19 @@ class Account:
         self.store.reset()
         with self._lock:
             self._deleted_recordings.clear()
-            self.retention_period = self.config.retention_period
+        self._retention.reset(self.config.retention_period)
+
+    # ---- message store configuration -------------------------------------------------------------
+
+    @property
+    def retention_period(self) -> int:
+        """The message store's retentionPeriod in days (fax and voicemail older than it are deleted)."""
+        return self._retention.current
+
+    @retention_period.setter
+    def retention_period(self, days: int) -> None:
+        """Change it now (simulated time): older fax and voicemail go at once, nothing comes back."""
+        self._retention.set(days, self.clock.now_ms())
 
     # ---- extensions --------------------------------------------------------------------------
 
@@ -129,10 +164,50 @@ class Account:
         return missing
 
     def recording_location(self, recording_id: str, now_ms: int) -> RecordingRef | None:
-        """The call (and leg) owning a live recording; None when unknown, not attached yet or deleted."""
+        """The call (and leg) owning a live recording; None when unknown, not attached yet, deleted
+        through the API or deleted by RingCentral's rules (expired, beyond the account limit)."""
         if self.recording_deleted(recording_id):
             return None
-        return self.calls.locate_recording(recording_id, now_ms)
+        ref = self.calls.locate_recording(recording_id, now_ms)
+        if ref is None or self.recording_rules.deletion(ref, now_ms) is not None:
+            return None
+        return ref
+
+    # ---- ground truth of RingCentral's deletion rules (tests, benchmarks) ----------------------
+
+    def recording_deletion(self, recording_id: str) -> RuleDeletion | None:
+        """When RingCentral's rules delete a recording (past or future) and by which rule; None when
+        no rule ever does (on-demand recordings). KeyError when the id names no kept recording.
+        Ignores deletions through the API and whether the call is visible yet."""
+        ref = self.calls.recording_ref(recording_id)
+        if ref is None:
+            raise KeyError(recording_id)
+        return self.recording_rules.deletion(ref, FAR_FUTURE_MS)
+
+    def recording_expiry(self, recording_id: str) -> datetime | None:
+        """`recording_deletion(...).at`: when the rules delete the recording (None: never)."""
+        found = self.recording_deletion(recording_id)
+        return found.at if found is not None else None
+
+    def message_deletion(self, message_id: int, horizon_days: int = 366) -> RuleDeletion | None:
+        """When RingCentral's rules (limits, retention, user purge) delete a message, if that is
+        within `horizon_days` of now (past deletions included); None otherwise. Ignores deletions
+        through the API. KeyError when the id names no generated message."""
+        base = self.store.base_message(int(message_id))
+        if base is None:
+            raise KeyError(message_id)
+        return self.store.rule_deletion(base, self.clock.now_ms() + horizon_days * DAY_MS)
+
+    def deleted_by_rules(self, kind: str, item_id: str | int) -> bool:
+        """Whether the rules have deleted the item by now: kind "recording" or "message"."""
+        now_ms = self.clock.now_ms()
+        if kind == "recording":
+            found = self.recording_deletion(str(item_id))
+        elif kind == "message":
+            found = self.message_deletion(int(item_id), horizon_days=0)
+        else:
+            raise ValueError(f"kind must be 'recording' or 'message', not {kind!r}")
+        return found is not None and found.at_ms <= now_ms
 
     def large_recording_id(self) -> str | None:
         """Id of the recording sized `config.large_recording_bytes` (None when that is not set)."""

@@ -144,8 +144,10 @@ class CallLog:
         recording_attach_delay: float,
         base_url: str,
         media_url: str,
+        retention_days: int = 365,
     ) -> None:
         self.seed = seed
+        self.retention_ms = retention_days * DAY_MS
         self.account_id = account_id
         self.extensions = extensions
         self.calls_per_day = calls_per_day
@@ -167,8 +169,9 @@ class CallLog:
     # ---- time window -------------------------------------------------------------------------
 
     def history_start_ms(self, now_ms: int) -> int:
-        """Oldest instant with calls: midnight UTC of the account's first day (fixed at creation)."""
-        return day_start_ms(self.first_day)
+        """Oldest call start still listed: the account's first day (fixed at creation), or the call
+        log's retention (`call_log_retention_days` before now) once that is later."""
+        return max(day_start_ms(self.first_day), now_ms - self.retention_ms)
 
     # ---- skeletons ---------------------------------------------------------------------------
 
@@ -272,6 +275,20 @@ class CallLog:
             return None
         return RecordingRef(found[0], found[1], leg)
 
+    def recording_ref(self, recording_id: str) -> RecordingRef | None:
+        """The kept recording an id names, whenever its call happens (no visibility check)."""
+        if not recording_id.isdigit():
+            return None
+        n = int(recording_id)
+        leg = n >= LEG_RECORDING_ID_OFFSET
+        day, i = divmod(n - (LEG_RECORDING_ID_OFFSET if leg else RECORDING_ID_OFFSET), INDEX_SPAN)
+        if day < self.first_day or day > 3_000_000:
+            return None
+        sk = self.skeleton(day)
+        if i >= len(sk) or (sk.leg_recording[i] if leg else sk.recording[i]) not in KEPT:
+            return None
+        return RecordingRef(day, i, leg)
+
     # ---- late recordings ---------------------------------------------------------------------
 
     def recording_attached_at_ms(self, sk: DaySkeleton, i: int) -> int:
@@ -294,6 +311,8 @@ class CallLog:
         sk = self.skeleton(day)
         if i >= len(sk) or sk.visible_at_ms(i, self.delay_ms) > now_ms:
             return None
+        if sk.start_ms(i) < self.history_start_ms(now_ms):
+            return None  # past the call log's retention
         return day, i
 
     # ---- queries -----------------------------------------------------------------------------
@@ -322,8 +341,8 @@ class CallLog:
         """Calls that appeared or changed (a recording attached) in (after, now] and started at or after
         from_ms, newest first: an incremental sync reports the late recording as a change."""
         reach = MAX_CALL_SECONDS * 1000 + self.delay_ms + self.attach_delay_ms
+        from_ms = max(from_ms, self.history_start_ms(now_ms))
         first_day = day_of_ms(max(from_ms, after_ms - reach))
-        first_day = max(first_day, day_of_ms(self.history_start_ms(now_ms)))
         for day in range(day_of_ms(now_ms), first_day - 1, -1):
             sk = self.skeleton(day)
             for i in range(len(sk)):

@@ -115,6 +115,24 @@ class SimulatorConfig:
     # A HIPAA account: service-info lists serviceFeatures[] {"featureName": "HipaaCompliance",
     # "enabled": true}. (False: the feature is listed, disabled.)
     hipaa: bool = False
+
+    # RingCentral's own deletions over simulated time (API-NOTES §9; see rules.py), defaults as RingCentral.
+    # Automatic recordings go this many days after their call (at most 30 on a HIPAA account) ...
+    recording_retention_days: int = 90
+    # ... and beyond this many per account, oldest first.
+    recordings_account_limit: int = 100_000
+    # Voicemails kept per mailbox, oldest disappear first.
+    voicemail_box_limit: int = 200
+    # Sent faxes go this many days after sending.
+    sent_fax_days: int = 30
+    # SMS/MMS kept per mailbox and folder (Inbox, Sent), oldest disappear first.
+    sms_folder_limit: int = 5000
+    # Call records disappear this many days after the call.
+    call_log_retention_days: int = 365
+    # Share of messages their user purges (chosen per message from the seed), each at a time within
+    # `user_purge_within_hours` of its creation: a daily job never sees them.
+    user_purge_share: float = 0.0
+    user_purge_within_hours: float = 6.0
     faults: FaultConfig = field(default_factory=FaultConfig)
 
     def rate_limit(self, group: str) -> tuple[int, float]:

@@ -16,6 +16,7 @@ from rc_pipeline.simulator import media
 from rc_pipeline.simulator.calllog import day_of_ms, day_start_ms
 from rc_pipeline.simulator.directory import Extension
 from rc_pipeline.simulator.media import BinaryContent
+from rc_pipeline.simulator.rules import CREATED, MessageLimits, MessageRules, RetentionHistory, RuleDeletion
 from rc_pipeline.simulator.timefmt import iso_ms, parse_iso
 
 DAY_MS = 86_400_000
@@ -23,8 +24,6 @@ PER_DAY_SPAN = 10_000  # messages per extension per day an id can address
 EXT_SPAN = 10_000  # extensions an id can address
 TYPE_WEIGHTS = {"SMS": 45, "MMS": 15, "VoiceMail": 20, "Fax": 12, "Pager": 8}
 CACHE_ENTRIES = 256
-# Private key on generated messages: creation time in epoch ms, stripped before anything is returned.
-CREATED = "_created_ms"
 SMS_TEXTS = (
     "Can you call me back when you get a chance?",
     "Running 10 minutes late, sorry!",
@@ -59,6 +58,8 @@ class MessageStore:
         first_day: int,
         base_url: str,
         media_url: str,
+        limits: MessageLimits,
+        retention: RetentionHistory,
     ) -> None:
         self.seed = seed
         self.account_id = account_id
@@ -71,6 +72,9 @@ class MessageStore:
         self._cache: OrderedDict[tuple[int, int], list[dict]] = OrderedDict()
         self._state: dict[int, _State] = {}
         self._lock = threading.Lock()
+        self.rules = MessageRules(
+            seed, first_day, limits, retention, lambda ext_index, day: self._day(extensions[ext_index], day)
+        )
 
     # ---- ids ----------------------------------------------------------------------------------
 
@@ -237,7 +241,12 @@ class MessageStore:
 
     # ---- reads -------------------------------------------------------------------------------
 
-    def _apply(self, msg: dict) -> dict:
+    def rule_deletion(self, msg: dict, until_ms: int) -> RuleDeletion | None:
+        """When RingCentral's rules delete a generated message, if at or before until_ms (see rules.py)."""
+        return self.rules.deletion((msg["id"] // PER_DAY_SPAN) % EXT_SPAN, msg, until_ms)
+
+    def _apply(self, msg: dict, now_ms: int) -> dict:
+        """The message as the API shows it at now_ms: generated, then API changes, then rule deletions."""
         with self._lock:
             state = self._state.get(msg["id"])
         out = {k: v for k, v in msg.items() if k != CREATED}
@@ -247,7 +256,23 @@ class MessageStore:
                 readStatus=state.read_status,
                 lastModifiedTime=iso_ms(state.modified_ms),
             )
+        rule = self.rule_deletion(msg, now_ms)
+        if rule is not None and not (
+            state is not None and state.availability == "Purged" and state.modified_ms <= rule.at_ms
+        ):
+            # Purged by RingCentral (or its user) at rule.at; attachments answer 404 from then on.
+            modified = round(parse_iso(out["lastModifiedTime"]).timestamp() * 1000)
+            out.update(availability="Purged", lastModifiedTime=iso_ms(max(rule.at_ms, modified)))
         return out
+
+    def base_message(self, message_id: int) -> dict | None:
+        """The generated message (with its private creation time), whenever it is created."""
+        found = self._decode(message_id)
+        if found is None or found[0] < self.first_day:
+            return None
+        day, ext, i = found
+        base = self._day(ext, day)
+        return base[i] if i < len(base) else None
 
     def get(self, message_id: int, now_ms: int) -> dict | None:
         """The message with its current state, or None if it does not exist (yet)."""
@@ -263,7 +288,7 @@ class MessageStore:
         msg = base[i]
         if day_of_ms(now_ms) == day and msg[CREATED] > now_ms:
             return None
-        return self._apply(msg)
+        return self._apply(msg, now_ms)
 
     def list(
         self,
@@ -296,7 +321,7 @@ class MessageStore:
                     continue
                 if conversation_id is not None and msg.get("conversation", {}).get("id") != conversation_id:
                     continue
-                current = self._apply(msg)
+                current = self._apply(msg, now_ms)
                 if availability and current["availability"] not in availability:
                     continue
                 if read_statuses and current["readStatus"] not in read_statuses:
