@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -18,17 +16,14 @@ from rc_pipeline.message_store.capture import (
     SyncState,
     capture_messages,
     full_sync_start,
-    load_state,
     save_state,
 )
-from rc_pipeline.message_store.captured import capture_files, captured_records
 from rc_pipeline.message_store.coverage import capture_vouches_for
 from rc_pipeline.message_store.fetch import fetch_listing
 from rc_pipeline.message_store.tables import write_message_tables
 from rc_pipeline.plan import GroupLimit, Volume, capture_cost, format_plan, make_plan
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.storage.zipsafe import ZipLimits
-from rc_pipeline.verification import MESSAGE_CHECKS, verify_day
 from rc_pipeline_tests.clienthelpers import client_for
 from rc_pipeline_tests.pipelinehelpers import pipeline_for
 
@@ -73,3 +68,77 @@ def test_plan_shows_what_the_capture_costs():
     text = format_plan(plan)
     assert "Message capture every 5 min: 28,800 Light requests/day" in text
     assert "1 Medium request per attachment" in text
+
+
+def test_sensor_skips_with_a_reason_when_capture_is_off(simulator, tmp_path):
+    defs = pipeline_for(simulator, str(tmp_path))
+    sensor = defs.resolve_sensor_def(MESSAGE_CAPTURE_SENSOR)
+    assert sensor.minimum_interval_seconds == 15 * 60
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    # The daily capture of today already ran: every other tick skips and says why.
+    cursor = json.dumps({"last_capture": datetime.now(UTC).isoformat()})
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance, cursor=cursor, resources=dict(defs.resources), definitions=defs
+        )
+        result = sensor(context)
+    reason = result.skip_message if isinstance(result, dg.SkipReason) else None
+    assert reason and "RC_CAPTURE_MINUTES" in reason and "off" in reason
+    assert not any(e.path.endswith("/message-sync") for e in simulator.request_log)
+    assert not (tmp_path / "raw" / "message_capture").exists()
+
+
+def test_lookback_day_is_exported_again_only_when_the_capture_cannot_vouch_for_it(simulator, tmp_path):
+    storage = ArchiveStorage(str(tmp_path))
+    defs = pipeline_for(simulator, str(tmp_path), lookback_days=2)
+    schedule = defs.resolve_schedule_def("daily_message_archive")
+    now = simulator.clock.now()
+    today = now.date()
+    lookback_day = today - timedelta(days=2)
+
+    def requested() -> list[str]:
+        with dg.instance_for_test() as instance:
+            context = dg.build_schedule_context(
+                instance=instance,
+                scheduled_execution_time=now,
+                repository_def=defs.get_repository_def(),
+                resources=dict(defs.resources),
+            )
+            return [r.partition_key for r in schedule.evaluate_tick(context).run_requests]
+
+    everything = [(today - timedelta(days=n)).isoformat() for n in (3, 2, 1)]
+    assert requested() == everything  # nothing captured yet: the lookback is the safety net
+    archive_day_by_listing(simulator, storage, lookback_day)
+    ids = sorted(e.id for e in simulator.account.extension_objects)
+    # An extensions snapshot names the mailboxes the capture must vouch for.
+    import pyarrow as pa
+
+    storage.write_parquet(Dataset.EXTENSIONS, today, pa.table({"id": pa.array(ids, pa.int64())}))
+    chain = dict(
+        chain_started_at=(now - timedelta(days=5)).isoformat(),
+        date_from=(now - timedelta(days=8)).isoformat(),
+        last_sync_at=(now - timedelta(minutes=5)).isoformat(),
+    )
+    for extension_id in ids:
+        save_state(storage, SyncState(extension_id=extension_id, sync_token="t", **chain))
+    covered, why = capture_vouches_for(storage, day_window(lookback_day, TZ), now)
+    assert covered, why
+    assert requested() == [everything[0], everything[2]]  # the vouched-for day is not exported again
+    # A chain that began after the day's fetch (MSG-333 -> full sync) cannot vouch for it.
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    save_state(
+        storage,
+        SyncState(extension_id=ids[0], sync_token="t", **{**chain, "chain_started_at": later.isoformat()}),
+    )
+    assert requested() == everything
+    # Nor can a capture that stopped a day and more ago.
+    save_state(
+        storage,
+        SyncState(
+            extension_id=ids[0],
+            sync_token="t",
+            **{**chain, "last_sync_at": (now - timedelta(hours=27)).isoformat()},
+        ),
+    )
+    covered, why = capture_vouches_for(storage, day_window(lookback_day, TZ), now)
+    assert not covered and "stale" in why
