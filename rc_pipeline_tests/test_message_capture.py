@@ -142,3 +142,44 @@ def test_lookback_day_is_exported_again_only_when_the_capture_cannot_vouch_for_i
     )
     covered, why = capture_vouches_for(storage, day_window(lookback_day, TZ), now)
     assert not covered and "stale" in why
+
+
+def test_erasing_an_extension_removes_its_captures(tmp_path):
+    from rc_pipeline.message_store.captured import (
+        CaptureFile,
+        captured_attachment_index,
+        captured_records,
+        erase_captured,
+        write_capture_manifest,
+    )
+
+    storage = ArchiveStorage(str(tmp_path))
+    day = date(2026, 3, 10)
+    files = []
+    for extension_id, message_id in ((11, 1), (22, 2)):
+        record = {"id": message_id, "creationTime": "2026-03-10T08:00:00.000Z", "attachments": [{"id": 5}]}
+        body = json.dumps({"records": [record], "syncInfo": {"syncToken": "x"}}).encode()
+        path = storage.capture_file_path(day, extension_id, "20260310T090000000000Z")
+        size, sha256, responses, records = storage.write_capture_file(path, [body])
+        files.append(
+            CaptureFile(path, extension_id, "20260310T090000000000Z", size, sha256, responses, records)
+        )
+        content = storage.message_attachment_path(day, message_id, 5, "png")
+        storage.atomic_write_bytes(content, b"png")
+        index = captured_attachment_index(storage, day)
+        index[f"{message_id}/5"] = {"path": content, "bytes": 3, "sha256": storage.file_sha256(content)}
+        storage.write_json(storage.attachment_index_path(Dataset.RAW_MESSAGE_CAPTURE, day), index)
+        save_state(storage, SyncState(extension_id, "t", "2026-03-10T00:00:00+00:00", "x", "y"))
+    write_capture_manifest(storage, day, files)
+
+    erased = erase_captured(storage, 11)
+    assert erased.message_ids == {1} and erased.state_removed and erased.index_entries == 1
+    window = day_window(day, TZ)
+    assert [r.record["id"] for r in captured_records(storage, window)] == [2]
+    assert set(captured_attachment_index(storage, day)) == {"2/5"}
+    assert not storage.exists(files[0].path) and storage.exists(files[1].path)
+    assert not storage.exists(storage.message_attachment_path(day, 1, 5, "png"))
+    assert storage.exists(storage.message_attachment_path(day, 2, 5, "png"))
+    assert not storage.exists(storage.capture_state_path(11)) and storage.exists(
+        storage.capture_state_path(22)
+    )
