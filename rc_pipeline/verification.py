@@ -15,7 +15,7 @@ from typing import Any
 
 from rc_pipeline.days import DayWindow
 from rc_pipeline.directory import known_extension_ids
-from rc_pipeline.integrity import damaged_attachments, missing_or_damaged
+from rc_pipeline.integrity import damaged_attachments, missing_or_damaged, purged_before_archived
 from rc_pipeline.message_store.captured import captured_records, damaged_capture_files
 from rc_pipeline.message_store.raw import read_export_records, read_listing_records
 from rc_pipeline.storage import ArchiveStorage, Dataset
@@ -103,7 +103,11 @@ def recordings_complete(storage: ArchiveStorage, window: DayWindow) -> Outcome:
 def message_attachments_complete(storage: ArchiveStorage, window: DayWindow) -> Outcome:
     table = storage.read_parquet(Dataset.MESSAGE_ATTACHMENTS, window.day)
     missing, damaged = damaged_attachments(storage, table)
-    return _files_outcome("attachments", table.num_rows, missing, damaged)
+    gone = purged_before_archived(table)
+    outcome = _files_outcome("attachments", table.num_rows - len(gone), missing, damaged)
+    # Listed, not failed: a capture saw these messages only after their users had purged them.
+    outcome.metadata["purged_at_source_before_archived"] = gone
+    return outcome
 
 
 def messages_ids_unique(storage: ArchiveStorage, window: DayWindow) -> Outcome:

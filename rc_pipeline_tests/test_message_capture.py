@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pyarrow as pa
 import pytest
 
 from rc_pipeline.days import day_window
@@ -24,6 +26,7 @@ from rc_pipeline.message_store.tables import write_message_tables
 from rc_pipeline.plan import GroupLimit, Volume, capture_cost, format_plan, make_plan
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.storage.zipsafe import ZipLimits
+from rc_pipeline.verification import MESSAGE_CHECKS, verify_day
 from rc_pipeline_tests.clienthelpers import client_for
 from rc_pipeline_tests.pipelinehelpers import pipeline_for
 
@@ -31,13 +34,16 @@ TZ = "UTC"
 LIMITS = ZipLimits()
 
 
-def capture(sim: Any, storage: ArchiveStorage, client: Any = None) -> CaptureReport:
+def capture(
+    sim: Any, storage: ArchiveStorage, client: Any = None, since: datetime | None = None
+) -> CaptureReport:
+    """One capture run at the simulator's now; a first (full) sync from ``since``, else the lookback's start."""
     now = sim.clock.now()
     return capture_messages(
         client or client_for(sim, throttle_dir=None),
         storage,
         timezone=TZ,
-        full_sync_from=full_sync_start(now, TZ, 2),
+        full_sync_from=since or full_sync_start(now, TZ, 2),
         progress=lambda _: None,
         now=now,
     )
@@ -48,6 +54,14 @@ def archive_day_by_listing(sim: Any, storage: ArchiveStorage, day: date) -> None
     window = day_window(day, TZ)
     fetch_listing(client_for(sim, throttle_dir=None), storage, day, window.start, window.end, lambda _: None)
     write_message_tables(storage, window, export=False, limits=LIMITS)
+
+
+def snapshot_extensions(sim: Any, storage: ArchiveStorage) -> None:
+    """An `extensions` snapshot of the simulated directory (what the `extensions` asset writes: ids)."""
+    ids = sorted(e.id for e in sim.account.extension_objects)
+    storage.write_parquet(
+        Dataset.EXTENSIONS, sim.clock.now().date(), pa.table({"id": pa.array(ids, pa.int64())})
+    )
 
 
 # ------------------------------------------------------------------------------------ no simulator
@@ -110,10 +124,7 @@ def test_lookback_day_is_exported_again_only_when_the_capture_cannot_vouch_for_i
     assert requested() == everything  # nothing captured yet: the lookback is the safety net
     archive_day_by_listing(simulator, storage, lookback_day)
     ids = sorted(e.id for e in simulator.account.extension_objects)
-    # An extensions snapshot names the mailboxes the capture must vouch for.
-    import pyarrow as pa
-
-    storage.write_parquet(Dataset.EXTENSIONS, today, pa.table({"id": pa.array(ids, pa.int64())}))
+    snapshot_extensions(simulator, storage)  # names the mailboxes the capture must vouch for
     chain = dict(
         chain_started_at=(now - timedelta(days=5)).isoformat(),
         date_from=(now - timedelta(days=8)).isoformat(),
@@ -183,3 +194,114 @@ def test_erasing_an_extension_removes_its_captures(tmp_path):
     assert not storage.exists(storage.capture_state_path(11)) and storage.exists(
         storage.capture_state_path(22)
     )
+
+
+# ------------------------------------------------------------------------------- against the simulator
+
+
+def archive_day_by_export(sim: Any, storage: ArchiveStorage, day: date) -> None:
+    """The daily export of a day, then its tables (what the export task, sensor and download run do)."""
+    import time
+
+    from rc_pipeline.message_store.export_state import COMPLETED, load_entry
+    from rc_pipeline.message_store.export_tasks import advance_exports, request_export
+    from rc_pipeline.message_store.fetch import fetch_export
+    from rc_pipeline_tests.pipelinehelpers import message_settings
+
+    client, settings, window = client_for(sim, throttle_dir=None), message_settings(), day_window(day, TZ)
+    request_export(client, storage, settings, window.start, window.end, day.isoformat(), datetime.now(UTC))
+    deadline = time.monotonic() + 30
+    while (entry := load_entry(storage, day)) is not None and entry.state != COMPLETED:
+        assert time.monotonic() < deadline, entry.describe()
+        time.sleep(0.1)
+        advance_exports(client, storage, settings, datetime.now(UTC))
+    fetch_export(
+        client, storage, day, str(entry.task_id), (entry.window_start, entry.window_end), LIMITS, print
+    )
+    write_message_tables(storage, window, export=True, limits=LIMITS)
+
+
+def purged_within_the_hour(sim: Any, day: date, seen_at: list[datetime]) -> tuple[list[dict], list[dict]]:
+    """Messages of ``day`` their users purged within the hour: (those a capture at ``seen_at`` saw
+    alive, those purged before any capture came by)."""
+    window = day_window(day, TZ)
+    caught, missed = [], []
+    for ext in sim.account.extension_objects:
+        for message in sim.account.messages(ext.id, window.start, window.end, ("Alive", "Deleted", "Purged")):
+            deletion = sim.account.message_deletion(message["id"])
+            if deletion is None or deletion.rule != "user_purge" or message["availability"] != "Purged":
+                continue
+            created = datetime.fromisoformat(message["creationTime"].replace("Z", "+00:00"))
+            assert deletion.at - created <= timedelta(hours=1)
+            seen = any(created <= t < deletion.at for t in seen_at)
+            (caught if seen else missed).append(message)
+    return caught, missed
+
+
+@pytest.mark.parametrize("source", ["listing", "export"])
+def test_message_purged_within_the_hour_is_archived_with_capture_on_and_lost_with_it_off(
+    make_simulator, tmp_path, source
+):
+    sim = make_simulator(
+        extensions=2,
+        days=1,
+        messages_per_day=80,
+        user_purge_share=0.7,
+        user_purge_within_hours=1.0,
+        export_task_seconds=0.2,
+    )
+    on, off = ArchiveStorage(str(tmp_path / "on")), ArchiveStorage(str(tmp_path / "off"))
+    client = client_for(sim, throttle_dir=None)
+    # The day starts five minutes after (simulated) midnight, so the test does not depend on the hour it runs.
+    start = sim.clock.now()
+    day = start.date() + timedelta(days=1)
+    sim.advance(seconds=(day_window(day, TZ).start + timedelta(minutes=5) - start).total_seconds())
+    seen_at = []
+    # Capture on: every 10 minutes for two hours (the first run is a full sync). Capture off: nothing.
+    for step in range(13):
+        if step:
+            sim.advance(minutes=10)
+        seen_at.append(sim.clock.now())
+        capture(sim, on, client, since=day_window(day, TZ).start)
+    # The next morning the day is archived as every day, on both archives.
+    sim.advance(days=1)
+    archive = archive_day_by_export if source == "export" else archive_day_by_listing
+    archive(sim, on, day)
+    archive(sim, off, day)
+
+    caught, _ = purged_within_the_hour(sim, day, seen_at)
+    with_content = [m for m in caught if m.get("attachments")]
+    assert caught and with_content, "the simulated day has no purged message a capture saw"
+    table_on = {r["id"]: r for r in on.read_parquet(Dataset.MESSAGES, day).to_pylist()}
+    table_off = {r["id"] for r in off.read_parquet(Dataset.MESSAGES, day).to_pylist()}
+    attachments_on = on.read_parquet(Dataset.MESSAGE_ATTACHMENTS, day).to_pylist()
+    for message in caught:
+        assert message["id"] in table_on, f"purged message {message['id']} lost with capture on"
+        assert message["id"] not in table_off, f"purged message {message['id']} archived without capture"
+        if sim.account.message_deletion(message["id"]).at <= seen_at[-1]:
+            # A capture saw the purge too: the row says what happened at the source, the content stays.
+            assert table_on[message["id"]]["availability"] == "Purged"
+    for message in with_content:
+        rows = [a for a in attachments_on if a["message_id"] == message["id"]]
+        assert len(rows) == len(message["attachments"])
+        for row in rows:
+            assert row["status"] == "archived" and on.verify_file(row["path"], row["bytes"], row["sha256"]).ok
+            # The content as the simulator served it before the purge (it answers 404 now).
+            created_ms = round(
+                datetime.fromisoformat(message["creationTime"].replace("Z", "+00:00")).timestamp() * 1000
+            )
+            body = sim.account.store.attachment(row["message_id"], row["attachment_id"], created_ms + 1)
+            assert Path(row["path"]).read_bytes() == body.read_all()
+    window = day_window(day, TZ)
+    for storage in (on, off):
+        snapshot_extensions(sim, storage)
+        verdict = verify_day(storage, window, MESSAGE_CHECKS)
+        assert verdict.passed, verdict.describe()
+
+    # Re-running the day gives the same tables; so does one more capture that finds nothing new.
+    before = {ds: on.read_parquet(ds, day) for ds in (Dataset.MESSAGES, Dataset.MESSAGE_ATTACHMENTS)}
+    write_message_tables(on, window, export=source == "export", limits=LIMITS)
+    capture(sim, on, client)
+    write_message_tables(on, window, export=source == "export", limits=LIMITS)
+    for ds, table in before.items():
+        assert on.read_parquet(ds, day).equals(table), f"{ds} changed on a re-run"

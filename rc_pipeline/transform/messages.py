@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from rc_pipeline.transform.columns import to_timestamp
 from rc_pipeline.transform.raw_shapes import coerce
-from rc_pipeline.transform.schemas import MESSAGE_ATTACHMENTS_SCHEMA, MESSAGES_SCHEMA
+from rc_pipeline.transform.schemas import MESSAGE_ATTACHMENTS_SCHEMA, MESSAGES_SCHEMA, PURGED_AT_SOURCE
 
 PURGED = "Purged"
 _EXTENSION = re.compile(r"^[A-Za-z0-9]{1,10}$")
@@ -195,12 +195,15 @@ def attachments_table(
     """Typed `MESSAGE_ATTACHMENTS_SCHEMA` rows: one per attachment of ``items``.
 
     ``index`` maps `attachment_key` to the archived file (`ArchivedFile.to_json`); an attachment
-    without an entry is a row with status ``missing`` (the completeness check lists it).
+    without an entry is a row with status ``missing`` (the completeness check lists it), or
+    ``purged_at_source`` when its message was purged before any fetch archived the content.
     """
     rows = []
     for item in items:
         r = item.record
         message_id = coerce(r.get("id"), pa.int64())
+        # Purged before anything archived its content (a capture saw only the purge): nothing to fetch.
+        gone = r.get("availability") == PURGED
         for a in attachments_of(r):
             attachment_id = coerce(a.get("id"), pa.int64())
             archived = index.get(attachment_key(message_id, attachment_id))
@@ -219,7 +222,7 @@ def attachments_table(
                     "bytes": archived.get("bytes") if archived else None,
                     "sha256": archived.get("sha256") if archived else None,
                     "path": archived.get("path") if archived else None,
-                    "status": "archived" if archived else "missing",
+                    "status": "archived" if archived else (PURGED_AT_SOURCE if gone else "missing"),
                 }
             )
     return _table(rows, MESSAGE_ATTACHMENTS_SCHEMA)
