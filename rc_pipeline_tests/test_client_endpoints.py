@@ -258,3 +258,76 @@ def test_separate_clients_of_one_user_and_app_share_one_budget(make_simulator, t
     assert len(heavy) == 12
     for i in range(len(heavy) - limit):
         assert heavy[i + limit] - heavy[i] >= window, "the two runs together overran the window"
+
+
+def validate_requests(spec_api, openapi_spec, requests: list) -> int:
+    """Check recorded httpx requests against the spec; returns how many were checked."""
+    from openapi_core.testing import MockRequest
+
+    platform = next(s["url"] for s in openapi_spec["servers"] if "media" not in s["url"])
+    checked = 0
+    for request in requests:
+        if request.url.path.startswith("/restapi/oauth/"):
+            continue
+        mock = MockRequest(
+            platform, request.method.lower(), request.url.path, args=list(request.url.params.multi_items())
+        )
+        spec_api.validate_request(mock)
+        checked += 1
+    return checked
+
+
+def test_extract_sync_and_call_log_changes(make_simulator, spec_api, openapi_spec):
+    from rc_pipeline.ringcentral import SyncRequired
+
+    sim = make_simulator(calls_per_day=60, days=2)
+    transport = RecordingTransport()
+    since = sim.clock.now() - timedelta(days=3)
+    with client_for(sim, transport=transport) as client:
+        first = client.extract_sync_call_log(date_from=since, record_count=20)
+        assert len(first["records"]) == 20 and first["syncInfo"]["newerRecordsExist"]
+        assert "lastModifiedTime" in first["records"][0]  # Detailed by default
+        pages = list(client.iter_call_log_changes(date_from=since))
+        assert not pages[-1]["syncInfo"]["newerRecordsExist"]
+        seen = [r["id"] for p in pages for r in p["records"]]
+        truth = sim.account.call_records(since, sim.clock.now())
+        assert sorted(seen) == sorted(r["id"] for r in truth)
+        sim.advance(hours=2)
+        token = pages[-1]["syncInfo"]["syncToken"]
+        changed = [r for p in client.iter_call_log_changes(sync_token=token) for r in p["records"]]
+        assert changed and not {r["id"] for r in changed} - {
+            r["id"] for r in sim.account.call_records(since, sim.clock.now())
+        }
+        with pytest.raises(SyncRequired) as info:
+            client.extract_sync_call_log("ISync", sync_token="not-a-token")
+        assert info.value.error_code == "CLG-101" and isinstance(info.value, InvalidRequest)
+        with pytest.raises(ValueError):
+            client.extract_sync_call_log(record_count=1001)
+        with pytest.raises(ValueError):
+            client.extract_sync_call_log("ISync")
+        sim.advance(days=31)
+        with pytest.raises(SyncRequired) as expired:
+            list(client.iter_call_log_changes(sync_token=token))
+        assert expired.value.error_code == "CLG-104"
+    assert validate_requests(spec_api, openapi_spec, transport.requests) >= 5
+
+
+def test_message_sync_full_incremental_and_full_sync_required(make_simulator, spec_api, openapi_spec):
+    from rc_pipeline.ringcentral import SyncRequired
+
+    sim = make_simulator(messages_per_day=8, extensions=6, days=2)
+    transport = RecordingTransport()
+    ext = sim.account.owner.id
+    with client_for(sim, transport=transport) as client:
+        full = client.message_sync(ext, date_from=sim.clock.now() - timedelta(days=2), record_count=3)
+        assert len(full["records"]) <= 3 and full["syncInfo"]["syncType"] == "FSync"
+        target = full["records"][0]["id"]
+        client.delete_messages(ext, [target])
+        incremental = client.message_sync(ext, "ISync", sync_token=full["syncInfo"]["syncToken"])
+        assert {m["id"]: m["availability"] for m in incremental["records"]}[target] == "Deleted"
+        with pytest.raises(SyncRequired) as info:
+            client.message_sync(ext, "ISync", sync_token="stale")
+        assert info.value.error_code == "MSG-333"
+        with pytest.raises(ValueError):
+            client.message_sync(ext, "ISync", sync_token="x", record_count=5)
+    assert validate_requests(spec_api, openapi_spec, transport.requests) >= 4

@@ -190,3 +190,58 @@ def test_an_app_without_edit_messages_gets_403_naming_it(make_simulator):
         assert body["errors"][0]["permissionName"] == "EditMessages"
         assert "[EditMessages]" in str(denied.value), "the SDK's message carries RingCentral's answer"
     assert platform.get(f"{store}/{mid}").json_dict()["availability"] == "Alive"
+
+
+def test_the_official_sdk_follows_changes_and_active_calls(make_simulator):
+    sim = make_simulator(throttling=False, extensions=6, days=1, calls_per_day=3000, messages_per_day=6)
+    platform = logged_in(sim)
+    extract = f"{ACC}/call-log-extract-sync"
+
+    # Extract-sync: FSync over the last two hours by modification time, then ISync while newer exist.
+    since = sim.clock.now() - timedelta(hours=2)
+    body = platform.get(extract, {"dateFrom": z(since), "recordCount": 50, "view": "Detailed"}).json_dict()
+    assert len(body["records"]) >= 50 and body["syncInfo"]["newerRecordsExist"] is True
+    records = list(body["records"])
+    while body["syncInfo"]["newerRecordsExist"]:
+        token = body["syncInfo"]["syncToken"]
+        body = platform.get(
+            extract, {"syncType": "ISync", "syncToken": token, "view": "Detailed"}
+        ).json_dict()
+        records += body["records"]
+    modified = [r["lastModifiedTime"] for r in records]
+    assert modified == sorted(modified) and len({r["id"] for r in records}) == len(records)
+    sim.advance(minutes=30)
+    token = body["syncInfo"]["syncToken"]
+    changes = platform.get(extract, {"syncType": "ISync", "syncToken": token, "view": "Detailed"}).json_dict()
+    assert changes["records"] and min(r["lastModifiedTime"] for r in changes["records"]) > modified[-1]
+    with pytest.raises(ApiException) as refused:
+        platform.get(extract, {"syncType": "ISync", "syncToken": "forged"})
+    assert status_of(refused.value) == 400 and error_of(refused.value)["errorCode"] == "CLG-101"
+
+    # Message-sync: FSync of a mailbox, a read-status change, then ISync reports it.
+    owner = sim.account.owner.id
+    sync = f"{ACC}/extension/{owner}/message-sync"
+    full = platform.get(sync, {"dateFrom": z(sim.clock.now() - timedelta(days=1))}).json_dict()
+    assert full["syncInfo"]["syncType"] == "FSync" and full["records"]
+    target = full["records"][0]
+    flipped = "Unread" if target["readStatus"] == "Read" else "Read"
+    platform.put(f"{ACC}/extension/{owner}/message-store/{target['id']}", {"readStatus": flipped})
+    token = full["syncInfo"]["syncToken"]
+    incremental = platform.get(sync, {"syncType": "ISync", "syncToken": token}).json_dict()
+    assert {m["id"]: m["readStatus"] for m in incremental["records"]}[target["id"]] == flipped
+    with pytest.raises(ApiException) as stale:
+        platform.get(sync, {"syncType": "ISync", "syncToken": "stale"})
+    assert status_of(stale.value) == 400 and error_of(stale.value)["errorCode"] == "MSG-333"
+
+    # Active calls: the calls in progress right now (compared with the truth before and after).
+    calls = sim.account.calls
+
+    def in_progress() -> set[str]:
+        return {calls.call_id(sk.day, i) for sk, i in calls.iter_active(sim.clock.now_ms())}
+
+    before = in_progress()
+    active = platform.get(f"{ACC}/active-calls", {"perPage": 1000}).json_dict()
+    after = in_progress()
+    got = {r["id"] for r in active["records"]}
+    assert before & after <= got <= before | after
+    assert got and all(r["result"] == "In Progress" for r in active["records"])

@@ -70,12 +70,17 @@ def test_automatic_recordings_expire_after_90_days_and_the_call_stays(make_simul
 
 
 def test_hipaa_accounts_keep_recordings_30_days(make_simulator, api_client):
-    sim = make_simulator(throttling=False, days=2, calls_per_day=30, hipaa=True)
+    sim = make_simulator(throttling=False, days=2, calls_per_day=30, messages_per_day=8, hipaa=True)
     client = api_client(sim)
     automatic = min((r for r in recordings(sim, all_calls(sim)) if r[1] == "Automatic"), key=lambda r: r[2])
     assert sim.account.recording_expiry(automatic[0]) == automatic[2] + timedelta(days=30)
+    received = min(faxes(sim, "Inbound"), key=lambda m: m["creationTime"])
+    deletion = sim.account.message_deletion(received["id"])
+    assert deletion.rule == "hipaa_received_fax"
+    assert deletion.at == parse(received["creationTime"]) + timedelta(days=30)
     sim.advance(days=31)
     assert status(client, sim, automatic[0]) == (404, 404)
+    assert sim.account.store.get(received["id"], sim.clock.now_ms())["availability"] == "Purged"
 
 
 def test_account_limit_drops_the_oldest_recordings(make_simulator, api_client):

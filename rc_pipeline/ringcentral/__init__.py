@@ -13,6 +13,7 @@ from .errors import (
     RingCentralError,
     ServerError,
     SettingsError,
+    SyncRequired,
     TransportError,
 )
 from .multipart import BulkItem
@@ -43,6 +44,7 @@ __all__ = [
     "RingCentralSettings",
     "ServerError",
     "SettingsError",
+    "SyncRequired",
     "Throttler",
     "TransportError",
     "derive_media_url",

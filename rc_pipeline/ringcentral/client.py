@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from .download import DownloadResult, download_to_file
-from .errors import InvalidRequest, SyncRequired
+from .errors import InvalidRequest
 from .multipart import MAX_BULK_IDS, BulkItem, in_request_order, parse_multipart
 from .paging import Page, iso_utc, iter_pages, window_params
 from .session import ApiSession, RetryPolicy
@@ -28,6 +28,7 @@ from .throttle import RateLimit, Throttler
 MESSAGE_TYPES = ("Fax", "SMS", "VoiceMail", "Pager")
 BULK_JSON = "application/vnd.ringcentral.multipart+json"
 CALL_LOG_VIEWS = ("Simple", "Detailed")
+EXTRACT_SYNC_MAX_RECORDS = 1000  # call-log-extract-sync's recordCount limit
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,64 @@ class RingCentralClient:
         base = self._ext(extension_id) if extension_id is not None else self.account
         return self._get(f"{base}/call-log-sync", params)
 
+    def extract_sync_call_log(
+        self,
+        sync_type: str = "FSync",
+        sync_token: str | None = None,
+        date_from: datetime | None = None,
+        record_count: int | None = None,
+        view: str = "Detailed",
+    ) -> dict[str, Any]:
+        """One call-log-extract-sync call (Heavy): company call records by modification time, oldest
+        change first. FSync starts at `date_from` (RingCentral's default: an hour ago) with up to
+        `record_count` records (1..1000, default 250); ISync continues after `sync_token`.
+        `syncInfo.newerRecordsExist` says more are waiting. Raises SyncRequired when the token is
+        refused (CLG-10x): run FSync again."""
+        if sync_type not in ("FSync", "ISync"):
+            raise ValueError(f"sync_type must be FSync or ISync, got {sync_type!r}")
+        if view not in CALL_LOG_VIEWS:
+            raise ValueError(f"view must be one of {CALL_LOG_VIEWS}, got {view!r}")
+        params: dict[str, Any] = {"syncType": sync_type, "view": view}
+        if sync_type == "ISync":
+            if not sync_token:
+                raise ValueError("ISync needs the syncToken of the previous extract-sync")
+            if record_count is not None or date_from is not None:
+                raise ValueError("ISync takes neither record_count nor date_from (the token fixes them)")
+            params["syncToken"] = sync_token
+        else:
+            if record_count is not None:
+                if not 1 <= record_count <= EXTRACT_SYNC_MAX_RECORDS:
+                    raise ValueError(
+                        f"record_count must be 1..{EXTRACT_SYNC_MAX_RECORDS}, got {record_count}"
+                    )
+                params["recordCount"] = record_count
+            if date_from is not None:
+                params["dateFrom"] = iso_utc(date_from)
+        return self._get(f"{self.account}/call-log-extract-sync", params)
+
+    def iter_call_log_changes(
+        self, sync_token: str | None = None, date_from: datetime | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every call record changed since `sync_token` (ISync), or since `date_from` when there is no
+        token (FSync, 1000 a page): yields each extract-sync response as received, issuing ISync while
+        `newerRecordsExist`. The last page's `syncInfo.syncToken` is where the next run starts.
+        SyncRequired propagates: the caller decides from when to run FSync again."""
+        if sync_token:
+            page = self.extract_sync_call_log("ISync", sync_token=sync_token)
+        else:
+            page = self.extract_sync_call_log(
+                "FSync", date_from=date_from, record_count=EXTRACT_SYNC_MAX_RECORDS
+            )
+        while True:
+            yield page
+            info = page.get("syncInfo") or {}
+            if not info.get("newerRecordsExist"):
+                return
+            token = info.get("syncToken")
+            if not token:
+                raise InvalidRequest("extract-sync said newerRecordsExist but returned no syncToken")
+            page = self.extract_sync_call_log("ISync", sync_token=token)
+
     def iter_active_calls(self, *, view: str = "Simple") -> Iterator[dict[str, Any]]:
         for page in iter_pages(self.session, f"{self.account}/active-calls", {"view": view}):
             yield from page.records
@@ -288,48 +347,57 @@ class RingCentralClient:
         for page in self.iter_message_pages(extension_id, date_from, date_to, **kwargs):
             yield from page.records
 
-    def get_message(self, extension_id: int | str, message_id: int | str) -> dict[str, Any]:
-        return self._get(f"{self._ext(extension_id)}/message-store/{message_id}")
-
-    def get_messages(self, extension_id: int | str, message_ids: Sequence[int | str]) -> list[BulkItem]:
-        return self._bulk_get(f"{self._ext(extension_id)}/message-store", message_ids)
+    def message_sync(
+        self,
+        extension_id: int | str,
+        sync_type: str = "FSync",
+        sync_token: str | None = None,
+        date_from: datetime | None = None,
+        record_count: int | None = None,
+    ) -> dict[str, Any]:
+        """One message-sync call (Light) for a mailbox. FSync: messages since `date_from`
+        (RingCentral's default: 24 h ago), newest first, at most `record_count`
+        (`syncInfo.olderRecordsExist` when there were more). ISync: every message created or changed
+        since `sync_token` (new, read status, deleted, purged). Raises SyncRequired on MSG-333."""
+        body, _ = self.message_sync_response(extension_id, sync_type, sync_token, date_from, record_count)
+        return body
 
     def message_sync_response(
         self,
         extension_id: int | str,
         sync_type: str = "FSync",
-        *,
         sync_token: str | None = None,
         date_from: datetime | None = None,
         record_count: int | None = None,
     ) -> tuple[dict[str, Any], bytes]:
-        """One message-sync request (Light): the parsed body and its bytes as received, which the
-        capture keeps. FSync takes `date_from`/`record_count`, ISync the previous `sync_token`;
-        `SyncRequired` when RingCentral answers MSG-333 (run FSync again)."""
+        """`message_sync`, with the body's bytes as received beside it (the capture keeps those)."""
         if sync_type not in ("FSync", "ISync"):
             raise ValueError(f"sync_type must be FSync or ISync, got {sync_type!r}")
         params: dict[str, Any] = {"syncType": sync_type}
         if sync_type == "ISync":
             if not sync_token:
-                raise ValueError("ISync needs the syncToken of the previous sync")
+                raise ValueError("ISync needs the syncToken of the previous message-sync")
+            if record_count is not None or date_from is not None:
+                raise ValueError("ISync takes neither record_count nor date_from (the token fixes them)")
             params["syncToken"] = sync_token
         else:
+            if record_count is not None:
+                if record_count < 1:
+                    raise ValueError(f"record_count must be at least 1, got {record_count}")
+                params["recordCount"] = record_count
             if date_from is not None:
                 params["dateFrom"] = iso_utc(date_from)
-            if record_count is not None:
-                params["recordCount"] = record_count
-        try:
-            response = self.session.request("GET", f"{self._ext(extension_id)}/message-sync", params=params)
-        except InvalidRequest as exc:
-            if exc.error_code == "MSG-333":
-                raise SyncRequired(
-                    exc.message, status=exc.status, error_code=exc.error_code, request=exc.request
-                ) from exc
-            raise
+        response = self.session.request("GET", f"{self._ext(extension_id)}/message-sync", params=params)
         body = response.json()
         if not isinstance(body, dict):
             raise InvalidRequest("message-sync answered with something other than a JSON object")
         return body, response.content
+
+    def get_message(self, extension_id: int | str, message_id: int | str) -> dict[str, Any]:
+        return self._get(f"{self._ext(extension_id)}/message-store/{message_id}")
+
+    def get_messages(self, extension_id: int | str, message_ids: Sequence[int | str]) -> list[BulkItem]:
+        return self._bulk_get(f"{self._ext(extension_id)}/message-store", message_ids)
 
     def download_attachment(
         self,

@@ -69,7 +69,12 @@ class InvalidRequest(RingCentralError):
 
 
 class SyncRequired(InvalidRequest):
-    """RingCentral refused a sync token (CLG-101..105, MSG-333 "full sync required"): run FSync again."""
+    """A sync token RingCentral no longer accepts (CLG-101..105 for the call log, MSG-333 for the
+    message store): the caller must run a full sync (FSync) again."""
+
+
+# The error codes that mean "start over with FSync".
+SYNC_REQUIRED_CODES = frozenset({"CLG-101", "CLG-102", "CLG-103", "CLG-104", "CLG-105", "MSG-333"})
 
 
 class RateLimited(RingCentralError):
@@ -129,6 +134,9 @@ def error_from_body(status: int, body: Any, request: str) -> RingCentralError:
             perm = perm or e.get("permissionName")
         perm = perm or body.get("permissionName")
     cls = error_for_status(status)
+    codes = {code} | {e.get("errorCode") for e in errors}
+    if status == 400 and codes & SYNC_REQUIRED_CODES:
+        cls = SyncRequired
     return cls(
         message,
         status=status,

@@ -80,6 +80,7 @@ class Account:
                 sent_fax_days=config.sent_fax_days,
                 user_purge_share=config.user_purge_share,
                 user_purge_within_hours=config.user_purge_within_hours,
+                hipaa=config.hipaa,
             ),
             retention=self._retention,
         )

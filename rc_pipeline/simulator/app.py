@@ -12,7 +12,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from rc_pipeline.simulator import routes_account, routes_auth, routes_calllog, routes_exports, routes_messages
+from rc_pipeline.simulator import (
+    routes_account,
+    routes_auth,
+    routes_calllog,
+    routes_exports,
+    routes_messages,
+    routes_sync,
+)
 from rc_pipeline.simulator.common import BulkLimit
 from rc_pipeline.simulator.errors import api_error, bad_parameter, not_found
 from rc_pipeline.simulator.gateway import Gateway
@@ -33,12 +40,14 @@ ROUTES = [
     Route(EXTENSION + "/call-log/{callRecordId}", routes_calllog.read_call_records, methods=["GET"]),
     Route(ACCOUNT + "/call-log-sync", routes_calllog.sync_call_log, methods=["GET"]),
     Route(EXTENSION + "/call-log-sync", routes_calllog.sync_call_log, methods=["GET"]),
+    Route(ACCOUNT + "/call-log-extract-sync", routes_sync.extract_sync_call_log, methods=["GET"]),
     Route(ACCOUNT + "/active-calls", routes_calllog.active_calls, methods=["GET"]),
     Route(EXTENSION + "/active-calls", routes_calllog.active_calls, methods=["GET"]),
     Route(ACCOUNT + "/recording/{recordingId}", routes_calllog.read_recording, methods=["GET"]),
     Route(ACCOUNT + "/recording/{recordingId}/content", routes_calllog.recording_content, methods=["GET"]),
     Route(ACCOUNT + "/call-recordings", routes_calllog.delete_recordings, methods=["DELETE"]),
     Route(EXTENSION + "/message-store", routes_messages.list_messages, methods=["GET"]),
+    Route(EXTENSION + "/message-sync", routes_sync.sync_messages, methods=["GET"]),
     Route(EXTENSION + "/message-store", routes_messages.delete_by_filter, methods=["DELETE"]),
     # An empty id segment is the same operation as no segment (never a redirect a client might follow).
     Route(EXTENSION + "/message-store/", routes_messages.message_store_slash, methods=["GET", "DELETE"]),

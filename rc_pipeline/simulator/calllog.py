@@ -342,12 +342,12 @@ class CallLog:
         from_ms, newest first: an incremental sync reports the late recording as a change."""
         reach = MAX_CALL_SECONDS * 1000 + self.delay_ms + self.attach_delay_ms
         from_ms = max(from_ms, self.history_start_ms(now_ms))
-        first_day = day_of_ms(max(from_ms, after_ms - reach))
-        for day in range(day_of_ms(now_ms), first_day - 1, -1):
+        lowest = max(from_ms, after_ms - reach)  # no call started earlier can change in the window
+        for day in range(day_of_ms(now_ms), day_of_ms(lowest) - 1, -1):
             sk = self.skeleton(day)
-            for i in range(len(sk)):
-                if sk.start_ms(i) < from_ms:
-                    continue
+            lo = bisect.bisect_left(sk.neg_start, -now_ms)
+            hi = bisect.bisect_right(sk.neg_start, -lowest)
+            for i in range(lo, hi):
                 vis = sk.visible_at_ms(i, self.delay_ms)
                 attached = self.recording_attached_at_ms(sk, i)
                 if after_ms < vis <= now_ms or (sk.has_recording_state(i) and after_ms < attached <= now_ms):
@@ -362,6 +362,23 @@ class CallLog:
             for i in range(lo, len(sk)):
                 if sk.start_ms(i) + sk.duration[i] * 1000 > now_ms:
                     yield sk, i
+
+    def modified_at_ms(self, sk: DaySkeleton, i: int, now_ms: int) -> int:
+        """The record's lastModifiedTime at now_ms (the Detailed view's; see render)."""
+        if sk.has_recording_state(i) and self.recording_attached(sk, i, now_ms):
+            return self.recording_attached_at_ms(sk, i)
+        return sk.visible_at_ms(i, self.delay_ms)
+
+    def iter_modified(self, after_ms: int, now_ms: int) -> list[tuple[int, DaySkeleton, int]]:
+        """Visible calls whose current lastModifiedTime is in (after, now], as (modified, day, index)
+        sorted by modification time (then id order): what extract-sync pages through."""
+        found = [
+            (self.modified_at_ms(sk, i, now_ms), sk, i)
+            for sk, i in self.iter_became_visible(after_ms, now_ms, 0)
+        ]
+        found = [f for f in found if after_ms < f[0] <= now_ms]
+        found.sort(key=lambda f: (f[0], f[1].day, f[2]))
+        return found
 
     # ---- rendering ---------------------------------------------------------------------------
 
@@ -476,7 +493,10 @@ class CallLog:
             record["shortRecording"] = True
         if view != "Detailed":
             return record
-        modified = start + duration * 1000 + rng.randint(1000, 15_000)
+        rng.randint(1000, 15_000)  # drawn (unused) so the draws after it keep their values
+        # Written when it became visible, and again when its recording attached: extract-sync orders
+        # by this time, so a record is never listed with a modification time older than its arrival.
+        modified = sk.visible_at_ms(i, self.delay_ms)
         if attached and sk.has_recording_state(i):
             modified = self.recording_attached_at_ms(sk, i)  # attaching the recording modified the record
         record["lastModifiedTime"] = iso_ms(modified)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 from datetime import timedelta
 
 from starlette.requests import Request
@@ -45,6 +41,7 @@ from rc_pipeline.simulator.params import (
     page_value,
     per_page_value,
 )
+from rc_pipeline.simulator.synctoken import decode_token, encode_token
 from rc_pipeline.simulator.timefmt import iso, to_ms
 
 VIEWS = ("Simple", "Detailed")
@@ -183,30 +180,12 @@ async def read_call_records(request: Request) -> Response:
 # ---- call-log-sync -----------------------------------------------------------------------------
 
 
-def _sync_key(request: Request) -> bytes:
-    state = sim(request)
-    return hashlib.sha256(f"{state.config.seed}:{state.account.account_id}:call-log-sync".encode()).digest()
-
-
 def _encode_token(request: Request, payload: dict) -> str:
-    raw = json.dumps(payload, separators=(",", ":")).encode()
-    sig = hmac.new(_sync_key(request), raw, hashlib.sha256).hexdigest()[:16]
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=") + "." + sig
+    return encode_token(sim(request), "call-log-sync", payload)
 
 
 def _decode_token(request: Request, token: str) -> dict | None:
-    try:
-        body, sig = token.rsplit(".", 1)
-        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-    except ValueError:
-        return None
-    expected = hmac.new(_sync_key(request), raw, hashlib.sha256).hexdigest()[:16]
-    if not hmac.compare_digest(expected, sig):
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
+    return decode_token(sim(request), "call-log-sync", token)
 
 
 async def sync_call_log(request: Request) -> Response:

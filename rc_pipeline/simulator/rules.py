@@ -16,6 +16,7 @@ Rules (the SimulatorConfig fields name the limits):
   and per folder (Inbox = inbound, Sent = outbound) its newest `sms_folder_limit` SMS/MMS; every
   generated message counts, whatever its state.
 - sent_fax_days: an outbound fax goes that many days after it was created.
+- hipaa_received_fax: on a HIPAA account a received fax goes 30 days after it arrived.
 - message_retention: fax and voicemail go once older than the message store's retentionPeriod in
   force at that moment (a shorter period set through the API deletes the older ones at once; a
   longer one never brings anything back).
@@ -50,6 +51,8 @@ CALL_LOG_RETENTION = "call_log_retention"
 VOICEMAIL_BOX_LIMIT = "voicemail_box_limit"
 SMS_FOLDER_LIMIT = "sms_folder_limit"
 SENT_FAX_DAYS = "sent_fax_days"
+HIPAA_RECEIVED_FAX = "hipaa_received_fax"
+HIPAA_FAX_DAYS = 30
 MESSAGE_RETENTION = "message_retention"
 USER_PURGE = "user_purge"
 
@@ -202,6 +205,7 @@ class MessageLimits:
     sent_fax_days: int
     user_purge_share: float
     user_purge_within_hours: float
+    hipaa: bool = False
 
 
 class MessageRules:
@@ -264,6 +268,8 @@ class MessageRules:
             found.append(RuleDeletion(created + 1 + int(delay), USER_PURGE))
         if kind == "Fax" and msg["direction"] == "Outbound":
             found.append(RuleDeletion(created + limits.sent_fax_days * DAY_MS, SENT_FAX_DAYS))
+        if kind == "Fax" and msg["direction"] == "Inbound" and limits.hipaa:
+            found.append(RuleDeletion(created + HIPAA_FAX_DAYS * DAY_MS, HIPAA_RECEIVED_FAX))
         if kind in ("Fax", "VoiceMail"):
             due = self.retention.deletion_ms(created)
             if due is not None:
