@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,8 +19,10 @@ from rc_pipeline.message_store.capture import (
     SyncState,
     capture_messages,
     full_sync_start,
+    load_state,
     save_state,
 )
+from rc_pipeline.message_store.captured import capture_files, captured_records
 from rc_pipeline.message_store.coverage import capture_vouches_for
 from rc_pipeline.message_store.fetch import fetch_listing
 from rc_pipeline.message_store.tables import write_message_tables
@@ -309,3 +312,88 @@ def test_message_purged_within_the_hour_is_archived_with_capture_on_and_lost_wit
     after = on.read_parquet(Dataset.MESSAGES, day)
     assert set(before[Dataset.MESSAGES].column("id").to_pylist()) <= set(after.column("id").to_pylist())
     assert verify_day(on, window, MESSAGE_CHECKS).passed
+
+
+class KeepSyncResponses:
+    """A transport that keeps every message-sync response (with its request) the client received."""
+
+    def __init__(self) -> None:
+        import httpx
+
+        self.inner = httpx.HTTPTransport(retries=0)
+        self.responses: list[Any] = []
+
+    def handle_request(self, request: Any) -> Any:
+        response = self.inner.handle_request(request)
+        if request.url.path.endswith("/message-sync"):
+            response.read()
+            self.responses.append(response)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_full_sync_again_after_msg_333_and_responses_kept_as_received(
+    make_simulator, tmp_path, openapi_validate
+):
+    from rc_pipeline.storage import page_line
+
+    sim = make_simulator(extensions=2, days=1, messages_per_day=30)
+    storage = ArchiveStorage(str(tmp_path))
+    transport = KeepSyncResponses()
+    client = client_for(sim, throttle_dir=None, transport=transport)
+    first = capture(sim, storage, client)
+    assert first.full_syncs == 2 and not first.full_sync_required
+    sim.advance(minutes=30)
+    second = capture(sim, storage, client)
+    assert second.incremental_syncs == 2 and second.full_syncs == 0
+
+    # A token RingCentral no longer accepts: 400 MSG-333, the capture syncs that mailbox in full again.
+    extension_id = sorted(e.id for e in sim.account.extension_objects)[0]
+    stale = load_state(storage, extension_id)
+    save_state(storage, SyncState(**{**stale.__dict__, "sync_token": "not-a-token-of-ours"}))
+    held = {
+        r.record["id"]
+        for d in storage.list_partitions(Dataset.RAW_MESSAGE_CAPTURE)
+        for r in captured_records(storage, day_window(d, TZ))
+    }
+    sim.advance(minutes=30)
+    third = capture(sim, storage, client)
+    assert (
+        third.full_sync_required == [extension_id] and third.full_syncs == 1 and third.incremental_syncs == 1
+    )
+    restarted = load_state(storage, extension_id)
+    assert restarted.full_syncs == 2 and restarted.chain_started_at > stale.chain_started_at
+    assert [r.status_code for r in transport.responses].count(400) == 1
+    refused = next(r for r in transport.responses if r.status_code == 400)
+    assert refused.json()["errorCode"] == "MSG-333"
+    # Nothing lost: every message captured before is still there, and every message alive in the
+    # mailbox now (from the full sync's start) was captured.
+    days = storage.list_partitions(Dataset.RAW_MESSAGE_CAPTURE)
+    now_held = {r.record["id"] for d in days for r in captured_records(storage, day_window(d, TZ))}
+    assert held <= now_held
+    now = sim.clock.now()
+    alive = sim.account.messages(extension_id, full_sync_start(now, TZ, 2), now + timedelta(seconds=1))
+    assert alive and {m["id"] for m in alive} <= now_held
+    fourth = capture(sim, storage, client)
+    assert fourth.incremental_syncs == 2 and not fourth.full_sync_required
+
+    # Every response is valid against the spec, and each one with records is stored byte for byte
+    # (one line per response; see `page_line`) in every day it holds messages of.
+    stored: set[bytes] = set()
+    for day in days:
+        for file in capture_files(storage, day):
+            assert storage.verify_file(file.path, file.bytes, file.sha256).ok
+            with gzip.open(file.path) as handle:
+                stored |= set(handle.read().splitlines())
+    with_records = [r for r in transport.responses if r.status_code == 200 and r.json()["records"]]
+    assert with_records
+    for response in transport.responses:
+        if response.status_code == 200:
+            openapi_validate(response)
+    for response in with_records:
+        assert page_line(response.content) in stored
+    requests = [dict(r.request.url.params) for r in transport.responses]
+    assert {"syncType": "FSync", "dateFrom": requests[0]["dateFrom"], "recordCount": "1000"} == requests[0]
+    assert all(set(q) == {"syncType", "syncToken"} for q in requests if q["syncType"] == "ISync")
