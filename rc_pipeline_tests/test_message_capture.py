@@ -38,7 +38,7 @@ LIMITS = ZipLimits()
 
 
 def capture(
-    sim: Any, storage: ArchiveStorage, client: Any = None, since: datetime | None = None
+    sim: Any, storage: ArchiveStorage, client: Any = None, since: datetime | None = None, **kwargs: Any
 ) -> CaptureReport:
     """One capture run at the simulator's now; a first (full) sync from ``since``, else the lookback's start."""
     now = sim.clock.now()
@@ -49,6 +49,7 @@ def capture(
         full_sync_from=since or full_sync_start(now, TZ, 2),
         progress=lambda _: None,
         now=now,
+        **kwargs,
     )
 
 
@@ -344,11 +345,14 @@ def test_full_sync_again_after_msg_333_and_responses_kept_as_received(
     storage = ArchiveStorage(str(tmp_path))
     transport = KeepSyncResponses()
     client = client_for(sim, throttle_dir=None, transport=transport)
-    first = capture(sim, storage, client)
+    # Out of time for attachments (a sensor tick's budget): they wait, and the next capture takes them.
+    first = capture(sim, storage, client, attachment_seconds=0)
     assert first.full_syncs == 2 and not first.full_sync_required
+    assert first.attachments_deferred and not first.attachments_downloaded
     sim.advance(minutes=30)
     second = capture(sim, storage, client)
     assert second.incremental_syncs == 2 and second.full_syncs == 0
+    assert second.attachments_downloaded >= first.attachments_deferred and not second.attachments_deferred
 
     # A token RingCentral no longer accepts: 400 MSG-333, the capture syncs that mailbox in full again.
     extension_id = sorted(e.id for e in sim.account.extension_objects)[0]

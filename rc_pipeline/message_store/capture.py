@@ -17,6 +17,7 @@ saved repeats the same changes next time (duplicates are harmless: the newest ve
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -118,6 +119,8 @@ class CaptureReport:
     attachments_gone: list[str] = field(default_factory=list)
     # Attachments that failed for another reason: retried by the next capture.
     attachments_pending: list[str] = field(default_factory=list)
+    # Attachments not started within the run's time budget: taken first by the next capture.
+    attachments_deferred: int = 0
 
     def summary(self) -> str:
         parts = [
@@ -131,6 +134,8 @@ class CaptureReport:
             parts.append(f"{len(self.attachments_gone)} attachment(s) already gone at the source")
         if self.attachments_pending:
             parts.append(f"{len(self.attachments_pending)} attachment(s) pending retry")
+        if self.attachments_deferred:
+            parts.append(f"{self.attachments_deferred} attachment(s) left for the next capture (time budget)")
         if self.failed_extensions:
             parts.append(f"{len(self.failed_extensions)} extension(s) failed")
         return "; ".join(parts)
@@ -170,8 +175,13 @@ def capture_messages(
     full_sync_from: datetime,
     progress: Callable[[str], None],
     now: datetime | None = None,
+    attachment_seconds: float | None = None,
 ) -> CaptureReport:
-    """One capture run over every extension of the directory (see the module's docstring)."""
+    """One capture run over every extension of the directory (see the module's docstring).
+
+    ``attachment_seconds`` bounds the time spent starting attachment downloads (a sensor tick has a
+    timeout): the attachments not reached are kept pending and the next capture takes them first.
+    """
     now = now or datetime.now(UTC)
     report = CaptureReport(stamp=capture_stamp(now))
     with export_lease(storage, path=storage.capture_lease_path()):
@@ -186,7 +196,8 @@ def capture_messages(
                 # One mailbox failing must not hold the others back; its token stays where it was.
                 report.failed_extensions.append(f"{extension_id}: {exc}")
         captured = _store_responses(storage, synced, timezone, now, report)
-        _archive_attachments(client, storage, captured, report, progress)
+        deadline = time.monotonic() + attachment_seconds if attachment_seconds is not None else None
+        _archive_attachments(client, storage, captured, report, progress, deadline)
         for item in synced:
             save_state(storage, item.state)
     progress(f"capture {report.stamp}: {report.summary()}")
@@ -320,6 +331,7 @@ def _archive_attachments(
     captured: list[tuple[date, MessageRecord]],
     report: CaptureReport,
     progress: Callable[[str], None],
+    deadline: float | None = None,
 ) -> None:
     """Download the attachments of captured messages (and earlier failures) into the archive."""
     latest: dict[int, tuple[date, MessageRecord]] = {}
@@ -347,8 +359,10 @@ def _archive_attachments(
             else:
                 wanted.append((day, key, message_id, item, attachment))
 
-    def work(job: tuple[date, str, int, MessageRecord, Mapping[str, Any]]) -> ArchivedFile | Exception:
+    def work(job: tuple[date, str, int, MessageRecord, Mapping[str, Any]]) -> ArchivedFile | Exception | None:
         day, _, message_id, _, attachment = job
+        if deadline is not None and time.monotonic() > deadline:
+            return None  # out of time this run: pending, taken first by the next capture
         try:
             return download_attachment(client, storage, day, message_id, attachment)
         except (RingCentralError, OSError, ValueError) as exc:
@@ -363,10 +377,13 @@ def _archive_attachments(
         elif isinstance(outcome, NotFound):
             report.attachments_gone.append(key)
         else:
-            report.attachments_pending.append(f"{key}: {outcome}")
-            pending.append(
-                {"day": day.isoformat(), "extension_id": item.mailbox_extension_id, "record": item.record}
-            )
+            if outcome is None:
+                report.attachments_deferred += 1
+            else:
+                report.attachments_pending.append(f"{key}: {outcome}")
+            entry = {"day": day.isoformat(), "extension_id": item.mailbox_extension_id, "record": item.record}
+            if entry not in pending:
+                pending.append(entry)
     for day, index in indexes.items():
         if index:
             previous = captured_attachment_index(storage, day)

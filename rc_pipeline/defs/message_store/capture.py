@@ -27,6 +27,10 @@ from ..resources import ArchiveResource, RingCentralResource
 
 # With capture within minutes off, the sensor only looks whether the daily capture is due.
 DAILY_CAPTURE_CHECK_SECONDS = 15 * 60
+# A sensor tick times out (DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS, 60 s by default): attachment downloads
+# stop being started after this long, the rest wait for the next tick (the first full sync of a big
+# account takes several ticks to fetch its attachments).
+TICK_ATTACHMENT_SECONDS = 30.0
 
 
 def read_capture_cursor(cursor: str | None) -> dict[str, Any]:
@@ -102,6 +106,7 @@ def build_capture_sensor(
             full_sync_from=full_sync_start(now, config.timezone, config.lookback_days, first_day),
             progress=context.log.info,
             now=now,
+            attachment_seconds=TICK_ATTACHMENT_SECONDS,
         )
         if report.attachments_pending or report.failed_extensions:
             context.log.warning(
