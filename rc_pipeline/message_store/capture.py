@@ -192,8 +192,9 @@ def capture_messages(
                 synced.append(_sync_extension(client, storage, extension_id, full_sync_from, now, report))
             except NotFound:
                 report.extensions_not_found.append(extension_id)
-            except RingCentralError as exc:
-                # One mailbox failing must not hold the others back; its token stays where it was.
+            except (RingCentralError, ValueError) as exc:
+                # One mailbox failing (or answering without a token) must not hold the others back;
+                # its token stays where it was, so the next capture asks again from there.
                 report.failed_extensions.append(f"{extension_id}: {exc}")
         captured = _store_responses(storage, synced, timezone, now, report)
         deadline = time.monotonic() + attachment_seconds if attachment_seconds is not None else None
