@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from rc_pipeline.storage import ArchiveStorage
+from rc_pipeline.transform.schemas import PURGED_AT_SOURCE
 
 
 def missing_or_damaged(
@@ -35,6 +36,15 @@ def missing_or_damaged(
 def damaged_attachments(storage: ArchiveStorage, table: pa.Table) -> tuple[list[str], list[str]]:
     """(missing, damaged) keys ``messageId/attachmentId`` of a `message_attachments` partition."""
     rows = table.select(["message_id", "attachment_id", "status", "path", "bytes", "sha256"]).to_pylist()
+    # An attachment purged at the source before any fetch reached it was never archivable.
     return missing_or_damaged(
-        storage, {f"{r['message_id']}/{r['attachment_id']}": r for r in rows}, "archived"
+        storage,
+        {f"{r['message_id']}/{r['attachment_id']}": r for r in rows if r["status"] != PURGED_AT_SOURCE},
+        "archived",
     )
+
+
+def purged_before_archived(table: pa.Table) -> list[str]:
+    """Keys ``messageId/attachmentId`` of attachments whose message was purged before any fetch."""
+    rows = table.select(["message_id", "attachment_id", "status"]).to_pylist()
+    return [f"{r['message_id']}/{r['attachment_id']}" for r in rows if r["status"] == PURGED_AT_SOURCE]

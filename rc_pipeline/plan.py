@@ -145,6 +145,7 @@ class Plan:
     forecast: RecordingForecast | None = None
     # Listing path: the same forecast for fax and voicemail attachments on the Medium budget.
     attachment_forecast: RecordingForecast | None = None
+    capture: CaptureCost | None = None
 
     @property
     def backfill_seconds(self) -> float:
@@ -217,6 +218,55 @@ def workload(
     }
 
 
+@dataclass(frozen=True)
+class CaptureCost:
+    """What capturing messages through message-sync costs (Light), at the configured cadence.
+
+    Each capture asks every extension's message-sync once (more when a mailbox changed a lot); with
+    `RC_CAPTURE_MINUTES` off it still runs once a day. Attachments of captured messages are one Medium
+    request each on top (the export path would otherwise take them from its zips).
+    """
+
+    minutes: int | None
+    extensions: int
+    captures_per_day: float
+    light_per_day: int
+    light_share_of_day: float
+    # Least time one capture takes in the Light group: it must be shorter than the cadence.
+    seconds_per_capture: float
+
+    @property
+    def keeps_cadence(self) -> bool:
+        return self.minutes is None or self.seconds_per_capture <= self.minutes * 60
+
+    def describe(self) -> str:
+        cadence = f"every {self.minutes} min" if self.minutes else "once a day (RC_CAPTURE_MINUTES off)"
+        text = (
+            f"Message capture {cadence}: {self.light_per_day:,} Light requests/day "
+            f"({self.captures_per_day:,.0f} capture(s) x {self.extensions:,} extensions' message-sync, "
+            f"{self.light_share_of_day:.1%} of the Light budget); one capture needs at least "
+            f"{human_seconds(self.seconds_per_capture)}; plus 1 Medium request per attachment of a captured "
+            "message (MMS, voicemail, fax)."
+        )
+        if not self.keeps_cadence:
+            text += f" It CANNOT keep its cadence: raise RC_CAPTURE_MINUTES to at least {math.ceil(self.seconds_per_capture / 60)}."
+        return text
+
+
+def capture_cost(extensions: int, minutes: int | None, light: GroupLimit) -> CaptureCost:
+    """The message capture's Light budget at ``minutes`` between captures (None: the daily capture only)."""
+    per_day = DAY_SECONDS / (minutes * 60) if minutes else 1.0
+    requests = math.ceil(per_day * extensions)
+    return CaptureCost(
+        minutes=minutes,
+        extensions=extensions,
+        captures_per_day=per_day,
+        light_per_day=requests,
+        light_share_of_day=sustained_seconds(requests, light.limit, light.window) / DAY_SECONDS,
+        seconds_per_capture=sustained_seconds(extensions, light.limit, light.window),
+    )
+
+
 def requests_by_group(breakdown: Mapping[str, int]) -> dict[str, int]:
     """Which throttling group each kind of request spends (from the spec: `rc_pipeline/apispec`)."""
     return {
@@ -226,6 +276,7 @@ def requests_by_group(breakdown: Mapping[str, int]) -> dict[str, int]:
         + breakdown.get("change_sync", 0)
         + breakdown.get("active_calls", 0),
         "Medium": breakdown.get("extension_pages", 0),
+        "Light": breakdown.get("message_sync_requests", 0),
         "Auth": breakdown.get("logins", 0),
     }
 
@@ -274,10 +325,15 @@ def make_plan(
     # Every day the schedule archives yesterday and re-lists `lookback_days` days before it (records
     # change after first listing); recordings already archived are skipped, so only new ones cost.
     relisted = 1 + lookback_days
+    # The message capture (message-sync, at least once a day) reports late changes of earlier days, so
+    # the message store exports yesterday only; a lookback day is exported again only when the capture
+    # cannot vouch for it (`rc_pipeline.message_store.coverage`).
+    capture = capture_cost(volume.extensions, capture_minutes, limits["Light"]) if include_messages else None
     daily = {
         "call_log_pages": relisted * call_log_pages(volume.calls_per_day),
         "recordings": round(volume.recordings_per_day),
-        "export_requests": relisted * EXPORT_REQUESTS_PER_TASK if include_messages else 0,
+        "export_requests": EXPORT_REQUESTS_PER_TASK if include_messages else 0,
+        "message_sync_requests": capture.light_per_day if capture else 0,
         # Late changes and new calls (call-log-extract-sync), daily or every RC_CAPTURE_MINUTES.
         "change_sync": change_sync_requests_per_day(
             volume.calls_per_day, volume.recordings_per_day, capture_minutes
@@ -300,6 +356,7 @@ def make_plan(
         daily_breakdown=daily,
         capture_minutes=capture_minutes,
         active_calls_seconds=active_calls_seconds,
+        capture=capture,
     )
     if today is None:
         return plan
@@ -380,7 +437,11 @@ def format_plan(plan: Plan) -> str:
         f"  The backfill cannot take less than {human_seconds(plan.backfill_seconds)}.",
         "",
         f"Daily archiving (yesterday + {plan.lookback_days} lookback day(s) re-listed, new recordings"
-        + (", message export per day)" if plan.include_messages else ")"),
+        + (
+            ", one message export a day: the message capture vouches for the lookback days)"
+            if plan.include_messages
+            else ")"
+        ),
         f"  {'group':<7} {'requests/day':>12} {'needs per day':>14} {'of 24 h':>8}",
     ]
     for g in plan.daily:
@@ -420,6 +481,8 @@ def format_plan(plan: Plan) -> str:
         lines += ["", *format_forecast(plan.forecast)]
     if plan.attachment_forecast:
         lines += format_attachment_forecast(plan.attachment_forecast, v)
+    if plan.capture is not None:
+        lines.append(plan.capture.describe())
     used = ", ".join(f"{g} {n}" for g, n in sorted(v.requests_used.items()) if n)
     if used:
         lines.append(f"(Measuring the account used {used} request(s).)")

@@ -303,6 +303,7 @@ SETTINGS: dict[str, Setting] = _declare(
         "archive",
         "minutes between captures of new and changed calls and messages (message-sync, "
         "call-log-extract-sync); off when unset",
+        default_text="off",
         low=1,
         high=1440,
     ),

@@ -16,7 +16,8 @@ from typing import Any
 from rc_pipeline.calls.captured import captured_records_of_day, pages_of_day
 from rc_pipeline.days import DayWindow
 from rc_pipeline.directory import known_extension_ids
-from rc_pipeline.integrity import damaged_attachments, missing_or_damaged
+from rc_pipeline.integrity import damaged_attachments, missing_or_damaged, purged_before_archived
+from rc_pipeline.message_store.captured import captured_records, damaged_capture_files
 from rc_pipeline.message_store.raw import read_export_records, read_listing_records
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.storage.zipsafe import ZipLimits
@@ -126,7 +127,11 @@ def recordings_complete(storage: ArchiveStorage, window: DayWindow) -> Outcome:
 def message_attachments_complete(storage: ArchiveStorage, window: DayWindow) -> Outcome:
     table = storage.read_parquet(Dataset.MESSAGE_ATTACHMENTS, window.day)
     missing, damaged = damaged_attachments(storage, table)
-    return _files_outcome("attachments", table.num_rows, missing, damaged)
+    gone = purged_before_archived(table)
+    outcome = _files_outcome("attachments", table.num_rows - len(gone), missing, damaged)
+    # Listed, not failed: a capture saw these messages only after their users had purged them.
+    outcome.metadata["purged_at_source_before_archived"] = gone
+    return outcome
 
 
 def messages_ids_unique(storage: ArchiveStorage, window: DayWindow) -> Outcome:
@@ -153,7 +158,7 @@ def _raw_message_layers(storage: ArchiveStorage, day: date) -> list[Dataset]:
 def message_raw_intact(storage: ArchiveStorage, window: DayWindow) -> Outcome:
     """The raw copy of the day (export zips, listing pages) still has the bytes its manifests recorded:
     for a plain SMS it is the only copy of the text."""
-    problems = []
+    problems = damaged_capture_files(storage, window.day)
     for dataset in _raw_message_layers(storage, window.day):
         if dataset == Dataset.RAW_MESSAGE_EXPORT:
             for manifest in storage.committed_exports(window.day):
@@ -179,12 +184,25 @@ def messages_match_raw(storage: ArchiveStorage, window: DayWindow) -> Outcome:
             else read_listing_records(storage, window.day)
         )
         raw.update(str(r.record["id"]) for r in records if r.record.get("id") is not None)
+    # Messages captured within minutes (message-sync) count as much as the day's export or listing:
+    # a captured message purged at the source since must still be in the table.
+    captured = {
+        str(r.record["id"]) for r in captured_records(storage, window) if r.record.get("id") is not None
+    }
     typed = {str(i) for i in storage.read_parquet(Dataset.MESSAGES, window.day).column("id").to_pylist()}
-    missing, extra = sorted(typed - raw), sorted(raw - typed)
+    missing, extra = sorted(typed - raw - captured), sorted(raw - typed)
+    captured_not_typed = sorted(captured - typed)
     # Both layers present (the path was switched): the typed table comes from one of them only.
     return Outcome(
-        not missing and (not extra or len(layers) > 1),
-        {"raw_distinct_ids": len(raw), "typed_rows": len(typed), "not_in_raw": missing, "not_typed": extra},
+        not missing and not captured_not_typed and (not extra or len(layers) > 1),
+        {
+            "raw_distinct_ids": len(raw),
+            "captured_distinct_ids": len(captured),
+            "typed_rows": len(typed),
+            "not_in_raw": missing,
+            "not_typed": extra,
+            "captured_not_typed": captured_not_typed,
+        },
     )
 
 
@@ -256,14 +274,15 @@ MESSAGE_CHECKS = (
     ArchiveCheck(
         "messages_match_raw",
         "messages",
-        "The typed messages hold exactly the distinct message ids of the raw layer (export zips or listing).",
+        "The typed messages hold exactly the distinct message ids of the raw layer (export zips or listing) "
+        "plus every message captured for the day (message-sync).",
         messages_match_raw,
     ),
     ArchiveCheck(
         "message_raw_intact",
         "messages",
-        "The day's raw message layer (export zips, listing pages) still has the size and sha256 its "
-        "manifests recorded.",
+        "The day's raw message layer (export zips, listing pages, captured message-sync responses) still has "
+        "the size and sha256 its manifests recorded.",
         message_raw_intact,
     ),
 )

@@ -68,12 +68,15 @@ PURGE_JOB = "purge_source"
 RISK_JOB = "retention_risk_daily"
 # calls, legs and recordings of days extract-sync found changed, rebuilt from raw (no listing).
 CALL_REBUILD_JOB = "rebuild_calls_from_changes"
+# Rebuilds a day's message tables from what is archived (no request): days a capture added to.
+MESSAGE_REBUILD_JOB = "rebuild_message_tables"
 
 # ------------------------------------------------------------------------------ schedules, sensors
 DAILY_ARCHIVE_SCHEDULE = "daily_archive"
 DAILY_MESSAGE_SCHEDULE = "daily_message_archive"
 DIRECTORY_SNAPSHOT_SCHEDULE = "daily_directory_snapshot"
 MESSAGE_EXPORT_SENSOR = "message_store_export_sensor"
+MESSAGE_CAPTURE_SENSOR = "message_capture_sensor"
 WAREHOUSE_SENSOR = "warehouse_automation"
 CONTROL_SNAPSHOT_SCHEDULE = "daily_control_snapshot"
 PURGE_SCHEDULE = "purge_source_daily"

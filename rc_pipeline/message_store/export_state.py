@@ -145,19 +145,21 @@ def export_lease(
     storage: ArchiveStorage,
     wait_seconds: float = LEASE_WAIT_SECONDS,
     ttl_seconds: float = LEASE_TTL_SECONDS,
+    path: str | None = None,
 ) -> Iterator[None]:
-    """Hold the archive root's export-state lease: one poller/submitter at a time.
+    """Hold the archive root's export-state lease (or the lease at ``path``): one holder at a time.
 
     The sensor, `rc-pipeline archive` and the task asset all read-modify-write the same state
     files and all submit tasks; without mutual exclusion two of them submit the same queued day.
     Local roots use `fcntl.flock` (released by the kernel if the process dies, so never stale);
     other fsspec roots use an exclusive create of a lease file that expires after ``ttl_seconds``.
     """
+    lease_path = path or storage.export_lease_path()
     if storage.is_local:
-        with _local_lease(storage.export_lease_path(), wait_seconds):
+        with _local_lease(lease_path, wait_seconds):
             yield
     else:
-        with _remote_lease(storage, wait_seconds, ttl_seconds):
+        with _remote_lease(storage, lease_path, wait_seconds, ttl_seconds):
             yield
 
 
@@ -186,8 +188,9 @@ def _local_lease(path: str, wait_seconds: float) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _remote_lease(storage: ArchiveStorage, wait_seconds: float, ttl_seconds: float) -> Iterator[None]:
-    path = storage.export_lease_path()
+def _remote_lease(
+    storage: ArchiveStorage, path: str, wait_seconds: float, ttl_seconds: float
+) -> Iterator[None]:
     token = uuid.uuid4().hex
     deadline = time.monotonic() + wait_seconds
     while True:

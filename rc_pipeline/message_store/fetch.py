@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from rc_pipeline.directory import extension_ids
 from rc_pipeline.downloads import download_all
+from rc_pipeline.message_store.captured import captured_attachment_index
 from rc_pipeline.message_store.raw import (
     extract_attachments,
     merged_attachment_index,
@@ -257,6 +258,8 @@ def fetch_listing(
         previous = read_attachment_index(storage, Dataset.RAW_MESSAGE_STORE, day)
     except FileNotFoundError:
         previous = {}
+    # Attachments a capture already archived (sha256 verified in `fetch_attachments`) cost no request.
+    previous = {**captured_attachment_index(storage, day), **previous}
     # The index is withdrawn first: it must never describe pages other than the ones beside it.
     storage.remove(storage.attachment_index_path(Dataset.RAW_MESSAGE_STORE, day))
     storage.write_raw_pages(day, pages, window_start, window_end, dataset=Dataset.RAW_MESSAGE_STORE)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
 import pyarrow as pa
 
+from rc_pipeline.days import DayWindow
+from rc_pipeline.message_store.captured import captured_attachment_index, captured_records
 from rc_pipeline.message_store.raw import read_attachment_index, read_export_records, read_listing_records
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.storage.zipsafe import ZipLimits
@@ -26,14 +27,21 @@ class MessageTables:
 
 
 def write_message_tables(
-    storage: ArchiveStorage, day: date, *, export: bool, limits: ZipLimits
+    storage: ArchiveStorage, window: DayWindow, *, export: bool, limits: ZipLimits
 ) -> MessageTables:
-    """Replace the day's typed partitions from every fetch in its raw layer (newest version wins).
+    """Replace the day's typed partitions from every fetch in its raw layer plus every message
+    captured for the day (message-sync), newest version winning.
 
-    FileNotFoundError when the raw layer of the day is not complete.
+    The daily export or listing makes the day complete; captures add what it cannot see any more
+    (messages purged since they were captured) and changes made after it ran. FileNotFoundError when
+    the raw layer of the day is not complete.
     """
+    day = window.day
     records = read_export_records(storage, day, limits) if export else read_listing_records(storage, day)
     index = read_attachment_index(storage, raw_dataset(export), day)
+    # Captures come after the daily fetch: of equally new versions the later one read wins.
+    records += captured_records(storage, window)
+    index = {**captured_attachment_index(storage, day), **index}
     unique, duplicates, _ = unique_messages(records)
     messages = messages_table(unique, day)
     attachments = attachments_table(unique, index, day)

@@ -390,6 +390,18 @@ class RingCentralClient:
         (RingCentral's default: 24 h ago), newest first, at most `record_count`
         (`syncInfo.olderRecordsExist` when there were more). ISync: every message created or changed
         since `sync_token` (new, read status, deleted, purged). Raises SyncRequired on MSG-333."""
+        body, _ = self.message_sync_response(extension_id, sync_type, sync_token, date_from, record_count)
+        return body
+
+    def message_sync_response(
+        self,
+        extension_id: int | str,
+        sync_type: str = "FSync",
+        sync_token: str | None = None,
+        date_from: datetime | None = None,
+        record_count: int | None = None,
+    ) -> tuple[dict[str, Any], bytes]:
+        """`message_sync`, with the body's bytes as received beside it (the capture keeps those)."""
         if sync_type not in ("FSync", "ISync"):
             raise ValueError(f"sync_type must be FSync or ISync, got {sync_type!r}")
         params: dict[str, Any] = {"syncType": sync_type}
@@ -406,7 +418,11 @@ class RingCentralClient:
                 params["recordCount"] = record_count
             if date_from is not None:
                 params["dateFrom"] = iso_utc(date_from)
-        return self._get(f"{self._ext(extension_id)}/message-sync", params)
+        response = self.session.request("GET", f"{self._ext(extension_id)}/message-sync", params=params)
+        body = response.json()
+        if not isinstance(body, dict):
+            raise InvalidRequest("message-sync answered with something other than a JSON object")
+        return body, response.content
 
     def get_message(self, extension_id: int | str, message_id: int | str) -> dict[str, Any]:
         return self._get(f"{self._ext(extension_id)}/message-store/{message_id}")

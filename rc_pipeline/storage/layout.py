@@ -29,8 +29,13 @@ fsspec URL such as ``s3://bucket/prefix``)::
     │   ├── call_log_changes/                   call-log-extract-sync answers (changed and new calls)
     │   │   └── date=YYYY-MM-DD/                the day the records started (a page touching two days
     │   │       └── changes-<ts>-<n>.ndjson.gz  is kept under both), one answer per file, as received
-    │   └── active_calls/
-    │       └── date=YYYY-MM-DD/snapshot-<ts>.ndjson.gz   active-calls answers as received
+    │   ├── active_calls/
+    │   │   └── date=YYYY-MM-DD/snapshot-<ts>.ndjson.gz   active-calls answers as received
+    │   └── message_capture/                    message-sync responses captured within minutes
+    │       └── date=YYYY-MM-DD/                day of the messages' creationTime
+    │           ├── extension=<id>/<capturedAt>.ndjson.gz  one line per response as received
+    │           ├── attachments.json            attachments downloaded when captured
+    │           └── _captures.json              every capture file (bytes, sha256); written last
     ├── parquet/                                typed, rebuilt from raw at will
     │   ├── calls/date=YYYY-MM-DD/part-0.parquet
     │   ├── call_legs/date=YYYY-MM-DD/part-0.parquet
@@ -47,6 +52,8 @@ fsspec URL such as ``s3://bucket/prefix``)::
     ├── state/calls_built_from/date=YYYY-MM-DD.json  the newest capture a day's calls tables include
     ├── state/recordings_deferred/date=YYYY-MM-DD.json  recordings a run's budget left for later, with
     │                                           the moment RingCentral deletes each (written every run)
+    ├── state/message_capture/extension=<id>.json  message-sync token of each extension
+    ├── state/message_capture/.lease            one capture at a time
     ├── control/                                control at the source (never rebuilt: evidence)
     │   ├── audit/<seq:012d>.json               hash-chained audit trail, one object per entry
     │   ├── holds/<holdId>.json                 legal holds (released ones stay, marked released)
@@ -71,6 +78,7 @@ class Dataset(StrEnum):
     RAW_EXTENSIONS = "raw/extensions"
     RAW_MESSAGE_STORE = "raw/message_store"
     RAW_MESSAGE_EXPORT = "raw/message_store_export"
+    RAW_MESSAGE_CAPTURE = "raw/message_capture"
     CALLS = "parquet/calls"
     CALL_LEGS = "parquet/call_legs"
     RECORDINGS = "parquet/recordings"
@@ -87,6 +95,7 @@ PARTITION_KEY: dict[Dataset, str] = {
     Dataset.RAW_EXTENSIONS: "snapshot",
     Dataset.RAW_MESSAGE_STORE: "date",
     Dataset.RAW_MESSAGE_EXPORT: "date",
+    Dataset.RAW_MESSAGE_CAPTURE: "date",
     Dataset.CALLS: "date",
     Dataset.CALL_LEGS: "date",
     Dataset.RECORDINGS: "date",
@@ -102,6 +111,7 @@ PARTITION_FILE: dict[Dataset, str] = {
     Dataset.RAW_EXTENSIONS: "_manifest.json",
     Dataset.RAW_MESSAGE_STORE: "_manifest.json",
     Dataset.RAW_MESSAGE_EXPORT: "_manifest.json",
+    Dataset.RAW_MESSAGE_CAPTURE: "_captures.json",
     Dataset.CALLS: "part-0.parquet",
     Dataset.CALL_LEGS: "part-0.parquet",
     Dataset.RECORDINGS: "manifest.parquet",
@@ -120,6 +130,8 @@ EXPORT_STATE_DIR = "state/message_store_export"
 # Beside the state files it guards; dot-named because readers ignore dot files (see the tree above).
 EXPORT_LEASE_FILE = ".lease"
 DEFERRED_RECORDINGS_DIR = "state/recordings_deferred"
+CAPTURE_STATE_DIR = "state/message_capture"
+CAPTURE_MANIFEST_FILE = "_captures.json"
 AUDIT_DIR = "control/audit"
 HOLDS_DIR = "control/holds"
 RETENTION_DIR = "control/retention"
@@ -134,7 +146,13 @@ CALL_LOG_SYNC_STATE_FILE = "state/call_log_sync.json"
 CALLS_BUILT_FROM_DIR = "state/calls_built_from"
 TEMP_PREFIX = ".tmp-"
 RAW_DATASETS = frozenset(
-    {Dataset.RAW_CALL_LOG, Dataset.RAW_EXTENSIONS, Dataset.RAW_MESSAGE_STORE, Dataset.RAW_MESSAGE_EXPORT}
+    {
+        Dataset.RAW_CALL_LOG,
+        Dataset.RAW_EXTENSIONS,
+        Dataset.RAW_MESSAGE_STORE,
+        Dataset.RAW_MESSAGE_EXPORT,
+        Dataset.RAW_MESSAGE_CAPTURE,
+    }
 )
 
 # RingCentral sends audio/mpeg or audio/wav; the aliases cover header variants seen in the wild.

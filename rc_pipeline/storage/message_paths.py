@@ -8,6 +8,7 @@ from rc_pipeline.storage.atomic import atomic_write_bytes
 from rc_pipeline.storage.core import StorageCore
 from rc_pipeline.storage.layout import (
     ATTACHMENT_INDEX_FILE,
+    CAPTURE_STATE_DIR,
     EXPORT_LEASE_FILE,
     EXPORT_STATE_DIR,
     RAW_MANIFEST_FILE,
@@ -124,3 +125,17 @@ class MessageStorePaths(StorageCore):
         atomic_write_bytes(
             self.raw_partition_manifest(Dataset.RAW_MESSAGE_EXPORT, day), manifest.to_json(), fs=self.fs
         )
+
+    # ------------------------------------------------------------ message capture state
+    def capture_state_path(self, extension_id: int) -> str:
+        """The message-sync state (sync token, when its chain began) of one extension."""
+        ext = safe_name(str(int(extension_id)), "extension id")
+        return self.path(CAPTURE_STATE_DIR, f"extension={ext}.json")
+
+    def capture_pending_path(self) -> str:
+        """Attachments of captured messages whose download failed: retried by the next capture."""
+        return self.path(CAPTURE_STATE_DIR, "pending_attachments.json")
+
+    def capture_lease_path(self) -> str:
+        """Lock file that lets one capture at a time write the capture layer and its state."""
+        return self.path(CAPTURE_STATE_DIR, EXPORT_LEASE_FILE)

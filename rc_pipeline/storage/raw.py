@@ -12,7 +12,13 @@ from typing import IO
 from rc_pipeline.storage.atomic import atomic_open
 from rc_pipeline.storage.checksum import HashingWriter
 from rc_pipeline.storage.core import StorageCore
-from rc_pipeline.storage.layout import RAW_MANIFEST_FILE, RAW_PAGES_FILE, Dataset
+from rc_pipeline.storage.layout import (
+    CAPTURE_MANIFEST_FILE,
+    RAW_MANIFEST_FILE,
+    RAW_PAGES_FILE,
+    Dataset,
+    safe_name,
+)
 from rc_pipeline.storage.manifest import RawManifest, iso
 
 _READ_CHUNK = 1 << 24
@@ -206,3 +212,37 @@ class RawPartitions(StorageCore):
         """True when the page file still has the size and sha256 its manifest recorded."""
         manifest = self.read_manifest(day, dataset)
         return self.verify_file(self.raw_pages_path(day, dataset), manifest.bytes, manifest.sha256).ok
+
+    # ------------------------------------------------------------ message capture (message-sync)
+    def capture_file_path(self, day: date, extension_id: int, stamp: str) -> str:
+        """One capture run's message-sync responses of one extension touching ``day``.
+
+        ``stamp`` names the run (its UTC capture time); one file per run keeps every response ever
+        received, and a run never appends to another's file.
+        """
+        ext = safe_name(str(int(extension_id)), "extension id")
+        run = safe_name(stamp, "capture stamp")
+        return f"{self.partition_dir(Dataset.RAW_MESSAGE_CAPTURE, day)}/extension={ext}/{run}.ndjson.gz"
+
+    def capture_manifest_path(self, day: date) -> str:
+        """``_captures.json`` of a capture partition: each capture file with its size and sha256."""
+        return f"{self.partition_dir(Dataset.RAW_MESSAGE_CAPTURE, day)}/{CAPTURE_MANIFEST_FILE}"
+
+    def write_capture_file(self, path: str, responses: Iterable[bytes]) -> tuple[int, str, int, int]:
+        """Write message-sync responses as received (gzip NDJSON, one response a line), atomically.
+
+        Returns (bytes, sha256, responses, records).
+        """
+        counts: dict[str, int | None] = {"pages": 0, "received": 0, "reported": None}
+        with atomic_open(path, "wb", fs=self.fs) as handle:
+            hashing = write_page_lines(handle, responses, counts)
+        return (
+            hashing.written,
+            hashing.digest.hexdigest(),
+            int(counts["pages"] or 0),
+            int(counts["received"] or 0),
+        )
+
+    def read_capture_file(self, path: str) -> Iterator[bytes]:
+        """The response lines of one capture file, without their newlines."""
+        return self._gzip_lines(path)

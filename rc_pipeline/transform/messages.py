@@ -18,8 +18,9 @@ import pyarrow as pa
 
 from rc_pipeline.transform.columns import to_timestamp
 from rc_pipeline.transform.raw_shapes import coerce
-from rc_pipeline.transform.schemas import MESSAGE_ATTACHMENTS_SCHEMA, MESSAGES_SCHEMA
+from rc_pipeline.transform.schemas import MESSAGE_ATTACHMENTS_SCHEMA, MESSAGES_SCHEMA, PURGED_AT_SOURCE
 
+PURGED = "Purged"
 _EXTENSION = re.compile(r"^[A-Za-z0-9]{1,10}$")
 # Content types whose usual extension mimetypes gets wrong or does not know.
 _KNOWN_EXTENSIONS = {"audio/mpeg": "mp3", "audio/wav": "wav", "audio/x-wav": "wav", "text/plain": "txt"}
@@ -80,24 +81,45 @@ def _newer(candidate: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
 
 
 def unique_messages(records: Iterable[MessageRecord]) -> tuple[list[MessageRecord], int, int]:
-    """One record per message id (the newest `lastModifiedTime` wins), sorted by id.
+    """One record per message id (the newest `lastModifiedTime` wins), sorted by id; a message whose
+    newest version is Purged keeps the content of its newest earlier version (`_keep_content`).
 
     Returns (records, duplicates dropped, records without a usable id).
     """
     by_id: dict[int, MessageRecord] = {}
+    # The newest version of each message that still had its content (not Purged).
+    with_content: dict[int, MessageRecord] = {}
     duplicates = without_id = 0
     for item in records:
         message_id = coerce(item.record.get("id"), pa.int64())
         if message_id is None:
             without_id += 1
             continue
+        if item.record.get("availability") != PURGED:
+            held = with_content.get(message_id)
+            if held is None or _newer(item.record, held.record):
+                with_content[message_id] = item
         current = by_id.get(message_id)
         if current is not None:
             duplicates += 1
             if not _newer(item.record, current.record):
                 continue
         by_id[message_id] = item
-    return [by_id[k] for k in sorted(by_id)], duplicates, without_id
+    return [_keep_content(by_id[k], with_content.get(k)) for k in sorted(by_id)], duplicates, without_id
+
+
+def _keep_content(newest: MessageRecord, with_content: MessageRecord | None) -> MessageRecord:
+    """A message purged at the source after the archive saw it keeps what the archive saw (subject,
+    parties, attachments); the row still says it was purged, and when (availability, lastModifiedTime).
+    RingCentral's Purged version (message-sync reports purges as changes) carries no content."""
+    if newest.record.get("availability") != PURGED or with_content is None:
+        return newest
+    record = {
+        **with_content.record,
+        "availability": PURGED,
+        "lastModifiedTime": newest.record.get("lastModifiedTime"),
+    }
+    return MessageRecord(record, with_content.mailbox_extension_id or newest.mailbox_extension_id)
 
 
 def _text(value: Any) -> str | None:
@@ -173,12 +195,15 @@ def attachments_table(
     """Typed `MESSAGE_ATTACHMENTS_SCHEMA` rows: one per attachment of ``items``.
 
     ``index`` maps `attachment_key` to the archived file (`ArchivedFile.to_json`); an attachment
-    without an entry is a row with status ``missing`` (the completeness check lists it).
+    without an entry is a row with status ``missing`` (the completeness check lists it), or
+    ``purged_at_source`` when its message was purged before any fetch archived the content.
     """
     rows = []
     for item in items:
         r = item.record
         message_id = coerce(r.get("id"), pa.int64())
+        # Purged before anything archived its content (a capture saw only the purge): nothing to fetch.
+        gone = r.get("availability") == PURGED
         for a in attachments_of(r):
             attachment_id = coerce(a.get("id"), pa.int64())
             archived = index.get(attachment_key(message_id, attachment_id))
@@ -197,7 +222,7 @@ def attachments_table(
                     "bytes": archived.get("bytes") if archived else None,
                     "sha256": archived.get("sha256") if archived else None,
                     "path": archived.get("path") if archived else None,
-                    "status": "archived" if archived else "missing",
+                    "status": "archived" if archived else (PURGED_AT_SOURCE if gone else "missing"),
                 }
             )
     return _table(rows, MESSAGE_ATTACHMENTS_SCHEMA)

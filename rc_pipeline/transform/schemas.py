@@ -154,7 +154,10 @@ MESSAGES_SCHEMA = pa.schema(
     ]
 )
 
-ATTACHMENT_STATUSES = ("archived", "missing")
+# purged_at_source: the message was first seen (by a capture) already purged by its user, so its
+# content never reached the archive; the row keeps what RingCentral said about the attachment.
+ATTACHMENT_STATUSES = ("archived", "missing", "purged_at_source")
+PURGED_AT_SOURCE = "purged_at_source"
 
 MESSAGE_ATTACHMENTS_SCHEMA = pa.schema(
     [

@@ -19,6 +19,7 @@ from rc_pipeline.control.erase.scan import _scan_archive
 from rc_pipeline.control.erase.source import _delete_at_source, _list_source
 from rc_pipeline.control.erase.trail import (
     ARCHIVE_DONE,
+    CAPTURE_ERASED,
     COMMAND,
     FINISHED,
     STARTED,
@@ -28,6 +29,7 @@ from rc_pipeline.control.erase.trail import (
 from rc_pipeline.control.erase.verify import _rebuild_warehouse, _warehouse_holds, verify_message_raw
 from rc_pipeline.control.holds import active_holds
 from rc_pipeline.days import day_window
+from rc_pipeline.message_store.captured import erase_captured
 from rc_pipeline.ringcentral import RingCentralClient
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.storage.zipsafe import ZipLimits
@@ -99,6 +101,25 @@ def execute_erasure(
         )
         if blocked:
             raise ErasureBlocked(extension_id, blocked)
+        # The capture layer (message-sync) holds whole files per mailbox: they go first, so no day
+        # re-written below takes the extension's messages back in from a capture.
+        captured = erase_captured(storage, extension_id)
+        if captured.files or captured.state_removed:
+            entry = audit.append(
+                storage,
+                command=COMMAND,
+                operator=operator,
+                action=CAPTURE_ERASED,
+                scope=scope,
+                items=captured.files,
+                details={
+                    "messages": len(captured.message_ids),
+                    "index_entries_removed": captured.index_entries,
+                    "sync_state_removed": captured.state_removed,
+                },
+            )
+            result.audit_seqs.append(entry.seq)
+            say(f"archive: {len(captured.files)} capture file(s) of the extension removed")
         for day, scan in sorted(scans.items()):
             outcome = _erase_day(storage, scan, extension_id, scope, operator, limits, result)
             if storage.exists(storage.parquet_path(Dataset.MESSAGES, day)):

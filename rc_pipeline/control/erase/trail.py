@@ -23,6 +23,8 @@ SOURCE_INTENT = "delete_intent"
 SOURCE_OUTCOME = "delete_outcome"
 ARCHIVE_INTENT = "archive_rewrite_intent"
 ARCHIVE_DONE = "archive_rewrite_outcome"
+# The extension's files of the capture layer (message-sync responses) removed.
+CAPTURE_ERASED = "capture_erased"
 FINISHED = "erasure_finished"
 
 

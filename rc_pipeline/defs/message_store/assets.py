@@ -213,10 +213,11 @@ def build_message_assets(
     def messages_and_attachments(
         context: dg.AssetExecutionContext, archive: ArchiveResource
     ) -> Iterator[dg.MaterializeResult]:
-        day = partition_window(context).day
+        window = partition_window(context)
+        day = window.day
         storage = archive.storage()
         try:
-            tables = write_message_tables(storage, day, export=export, limits=settings.zip_limits)
+            tables = write_message_tables(storage, window, export=export, limits=settings.zip_limits)
         except FileNotFoundError:
             raise dg.Failure(
                 f"no complete raw message store for {day} under {storage.partition_dir(raw, day)}: "

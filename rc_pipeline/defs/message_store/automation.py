@@ -8,17 +8,20 @@ so Dagster would drop a repeat even if the cursor were lost.
 """
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from rc_pipeline.days import day_window
+from rc_pipeline.message_store.coverage import capture_vouches_for
 from rc_pipeline.message_store.export_state import COMPLETED, GAVE_UP, ExportEntry
 from rc_pipeline.message_store.export_tasks import advance_exports
 from rc_pipeline.settings import MessageStoreSettings, PipelineSettings
 from rc_pipeline.storage import ArchiveStorage
 
-from ..lookback import lookback_schedule
+from ..lookback import partitions_to_archive
 from ..names import DAILY_MESSAGE_SCHEDULE, MESSAGE_EXPORT_SENSOR
 from ..resources import ArchiveResource, RingCentralResource
 
@@ -149,8 +152,52 @@ def build_export_sensor(
 
 
 def build_message_schedule(job: dg.JobDefinition | Any, config: PipelineSettings) -> dg.ScheduleDefinition:
-    # Quarter past the call archive, so the two do not compete for the API pool at the same minute;
-    # messages change state after arrival, hence the same lookback.
-    return lookback_schedule(
-        DAILY_MESSAGE_SCHEDULE, job, config, minute=15, run_key_prefix="messages-", what="the message store"
+    """Yesterday every day; a lookback day only when the capture cannot vouch for its late changes.
+
+    Quarter past the call archive, so the two do not compete for the API pool at the same minute, and a
+    quarter of an hour after the daily capture (`message_capture_sensor`), whose message-sync reports
+    what changed on earlier days (their tables are rebuilt from the archive, no export). Re-exporting a
+    day is the expensive part (Heavy export steps), so `RC_LOOKBACK_DAYS` is the safety net: a day is
+    exported again whenever some mailbox's sync chain does not reach back before the day's last fetch.
+    """
+
+    @dg.schedule(
+        name=DAILY_MESSAGE_SCHEDULE,
+        job=job,
+        cron_schedule=f"15 {config.schedule_hour} * * *",
+        execution_timezone=config.timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=(
+            f"At {config.schedule_hour:02d}:15 {config.timezone}: archive the message store of yesterday, and "
+            f"of each of the {config.lookback_days} days before it the capture (message-sync) cannot vouch for."
+        ),
     )
+    def daily_message_archive(
+        context: dg.ScheduleEvaluationContext, archive: ArchiveResource
+    ) -> list[dg.RunRequest]:
+        now = context.scheduled_execution_time
+        tick = now.astimezone(ZoneInfo(config.timezone)).date().isoformat()
+        keys = partitions_to_archive(now, config)
+        storage = archive.storage()
+        requests = []
+        for key in keys:
+            if key != keys[-1]:
+                covered, why = capture_vouches_for(
+                    storage, day_window(date.fromisoformat(key), config.timezone), now
+                )
+                if covered:
+                    context.log.info(f"{key} not exported again: {why}")
+                    continue
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"messages-{key}@{tick}",
+                    partition_key=key,
+                    tags={
+                        "rc_pipeline/scheduled_on": tick,
+                        "rc_pipeline/lookback": str(key != keys[-1]).lower(),
+                    },
+                )
+            )
+        return requests
+
+    return daily_message_archive

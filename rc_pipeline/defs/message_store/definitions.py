@@ -5,13 +5,17 @@ import dagster as dg
 
 from ..context import DefsContext, message_settings_metadata
 from ..names import (
+    MESSAGE_ATTACHMENTS,
     MESSAGE_DOWNLOAD_JOB,
     MESSAGE_JOB,
+    MESSAGE_REBUILD_JOB,
     MESSAGE_STORE_ASSETS,
     MESSAGE_STORE_EXPORT_TASK,
+    MESSAGES,
 )
 from .assets import build_export_task_asset, build_message_assets
 from .automation import build_export_sensor, build_message_schedule
+from .capture import build_capture_sensor
 from .checks import build_message_checks
 
 
@@ -29,8 +33,16 @@ def build(ctx: DefsContext) -> dg.Definitions:
             else "Archive one day of the message store by listing every extension, with its checks."
         ),
     )
-    jobs = [message_job]
-    sensors = []
+    rebuild_job = dg.define_asset_job(
+        MESSAGE_REBUILD_JOB,
+        selection=dg.AssetSelection.assets(MESSAGES, MESSAGE_ATTACHMENTS),
+        description=(
+            "Rebuild one day's messages and message_attachments from what is archived (the day's export or "
+            "listing plus everything captured), with their checks; no RingCentral request."
+        ),
+    )
+    jobs = [message_job, rebuild_job]
+    sensors = [build_capture_sensor(rebuild_job, ctx.pipeline)]
     if ctx.export:
         assets.append(build_export_task_asset(ctx.daily, settings))
         download_job = dg.define_asset_job(
