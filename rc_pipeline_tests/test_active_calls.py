@@ -146,7 +146,9 @@ def test_plan_shows_what_capture_and_active_calls_cost():
     # 288 passes a day, each one answer; 2,880 snapshots a day.
     assert capture.daily_breakdown["change_sync"] == 288 and capture.daily_breakdown["active_calls"] == 2880
     heavy = next(g for g in capture.daily if g.group == "Heavy")
-    assert heavy.requests == 2 * 1 + 100 + 2 * 4 + 288 + 2880
+    # 2 days listed x 1 page, 100 recordings, one message export (4 requests: the message capture
+    # vouches for the lookback day), the passes and the snapshots.
+    assert heavy.requests == 2 * 1 + 100 + 4 + 288 + 2880
     text = format_plan(capture)
     assert (
         "call-log-extract-sync every 5 min (RC_CAPTURE_MINUTES): 288 Heavy requests/day (2.00% of the Heavy budget)"

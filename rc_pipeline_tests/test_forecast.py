@@ -140,10 +140,10 @@ def test_plan_prints_the_forecast():
     limits = {"Heavy": GroupLimit(10, 60.0, True)}
     plan = make_plan(volume, limits, date(2026, 1, 1), date(2026, 1, 30), today=date(2026, 3, 1))
     f = plan.forecast
-    # The Heavy day less the call-log pages, the exports and the daily extract-sync pass (one page per
+    # The Heavy day less the call-log pages, one export (4) and the daily extract-sync pass (one page per
     # 1,000 changes: 70,000 new calls and 40,000 recordings attaching).
     assert plan.daily_breakdown["change_sync"] == 110
-    assert f is not None and f.budget_per_day == plan.max_recordings_per_day() == 14_400 - 210 - 12 - 110
+    assert f is not None and f.budget_per_day == plan.max_recordings_per_day() == 14_400 - 210 - 4 - 110
     # 100,000 / 40,000 a day: the account cap deletes after 2 days, not 90.
     assert f.deadline_days == 2 and f.time_limit_days == 90
     assert f.daily_lost_per_day == 40_000 - f.budget_per_day
@@ -153,7 +153,7 @@ def test_plan_prints_the_forecast():
     assert f"{f.daily_lost_per_day:,} recordings lost every day from {f.daily.first_loss}" in text
     assert (
         json.loads(json.dumps(plan.to_json(), default=str))["forecast"]["daily_lost_per_day"]
-        == 40_000 - 14_068
+        == 40_000 - 14_076
     )
 
 

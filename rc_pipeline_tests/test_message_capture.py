@@ -117,13 +117,15 @@ def test_lookback_day_is_exported_again_only_when_the_capture_cannot_vouch_for_i
         # Definitions are resolved inside the test instance: Dagster ties them to the current one.
         with dg.instance_for_test() as instance:
             schedule = defs.resolve_schedule_def("daily_message_archive")
-            context = dg.build_schedule_context(
+            # Entered and left: a context left open keeps Dagster's current state storage pointing at a
+            # dead instance, which breaks every later test that loads definitions.
+            with dg.build_schedule_context(
                 instance=instance,
                 scheduled_execution_time=now,
                 repository_def=defs.get_repository_def(),
                 resources=dict(defs.resources),
-            )
-            return [r.partition_key for r in schedule.evaluate_tick(context).run_requests]
+            ) as context:
+                return [r.partition_key for r in schedule.evaluate_tick(context).run_requests]
 
     everything = [(today - timedelta(days=n)).isoformat() for n in (3, 2, 1)]
     assert requested() == everything  # nothing captured yet: the lookback is the safety net
