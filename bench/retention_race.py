@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from bench.common import Result
-from rc_pipeline.calls.recordings import archive_recordings, has_deadline
+from rc_pipeline.calls.recordings import archive_recordings
 from rc_pipeline.calls.tables import write_calls_and_legs
 from rc_pipeline.days import day_window
 from rc_pipeline.forecast import NEWEST_FIRST, simulate_loss
@@ -32,7 +32,7 @@ from rc_pipeline.plan import measure_volume
 from rc_pipeline.ringcentral import RingCentralClient, RingCentralSettings
 from rc_pipeline.simulator import SimulatorConfig, start_simulator
 from rc_pipeline.storage import ArchiveStorage, Dataset
-from rc_pipeline.transform.recordings import recordings_referenced
+from rc_pipeline.transform.recordings import has_deadline, recordings_referenced
 
 SCENARIO = "8 retention race"
 FAST = (100_000, 1.0)  # no throttling: the budget, not the rate limit, is what this scenario holds

@@ -148,10 +148,13 @@ def test_the_daily_schedules_run_yesterday_before_the_lookback_days(tmp_path, si
     instance = dg.DagsterInstance.ephemeral()
     for name in (DAILY_ARCHIVE_SCHEDULE, DAILY_MESSAGE_SCHEDULE):
         schedule = defs.resolve_schedule_def(name)
-        context = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
-        )
-        requests = schedule.evaluate_tick(context).run_requests
+        with dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=tick,
+            repository_def=defs.get_repository_def(),
+            resources=dict(defs.resources),
+        ) as context:
+            requests = schedule.evaluate_tick(context).run_requests
         priority = {r.partition_key: int(r.tags["dagster/priority"]) for r in requests}
         assert priority == {
             "2026-03-27": LOOKBACK_PRIORITY,

@@ -18,6 +18,7 @@ from rc_pipeline.risk.model import RiskReport
 from rc_pipeline.risk.rules import CountLimits
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.transform.extensions import extensions_table
+from rc_pipeline.transform.recordings import has_deadline, recordings_referenced
 from rc_pipeline_tests.controlhelpers import client_for
 from rc_pipeline_tests.messagehelpers import window_of
 from rc_pipeline_tests.pipelinehelpers import (
@@ -69,8 +70,14 @@ def assess(
 
 
 def verified_recordings(storage: ArchiveStorage, day: date) -> dict[str, dict]:
+    """The day's verified automatic recordings: on-demand ones have no deadline, so none is at risk."""
+    calls = storage.read_parquet(Dataset.CALLS, day)
+    refs = recordings_referenced(calls, storage.read_parquet(Dataset.CALL_LEGS, day))
+    automatic = {ref.recording_id for ref in refs if has_deadline(ref)}
     rows = storage.read_parquet(Dataset.RECORDINGS, day).to_pylist()
-    return {r["recording_id"]: r for r in rows if r["status"] == "verified"}
+    return {
+        r["recording_id"]: r for r in rows if r["status"] == "verified" and r["recording_id"] in automatic
+    }
 
 
 def of_type(report: RiskReport, data_type: str) -> list:

@@ -21,7 +21,12 @@ from rc_pipeline.forecast import is_hipaa
 from rc_pipeline.ringcentral import NotFound, RingCentralClient, RingCentralError
 from rc_pipeline.risk.rules import recording_retention_days
 from rc_pipeline.storage import ArchiveStorage, Dataset
-from rc_pipeline.transform.recordings import RecordingRef, recordings_manifest_table, recordings_referenced
+from rc_pipeline.transform.recordings import (
+    RecordingRef,
+    has_deadline,
+    recordings_manifest_table,
+    recordings_referenced,
+)
 
 
 def previous_manifest(storage: ArchiveStorage, day: date) -> dict[str, dict[str, Any]]:
@@ -113,12 +118,6 @@ class RecordingsArchived:
         return sum(r.get("bytes") or 0 for r in self.rows)
 
 
-def has_deadline(ref: RecordingRef) -> bool:
-    """Whether RingCentral's time limit deletes the recording: automatic ones (an unknown type is
-    taken as automatic, the stricter reading); on-demand recordings stay."""
-    return ref.recording_type != "OnDemand"
-
-
 def earliest_deadline(deferred: list[dict[str, str | None]]) -> str | None:
     """The nearest deadline of a deferred list (ISO UTC strings compare in time order)."""
     return min((d["deadline"] for d in deferred if d.get("deadline")), default=None)
@@ -136,14 +135,24 @@ def call_starts(calls: pa.Table, day: date) -> Callable[[RecordingRef], datetime
     return lambda ref: starts.get(ref.call_id) or fallback
 
 
-def account_is_hipaa(client: RingCentralClient, progress: Callable[[str], None]) -> bool:
-    """service-info's HIPAA flag (one Light request). Unreadable: assume HIPAA, whose 30 days are the
-    earlier deadline, so a deferred recording's deadline is never stated later than it is."""
+def read_hipaa(client: RingCentralClient, progress: Callable[[str], None]) -> bool | None:
+    """service-info's HIPAA flag (one Light request); None when it cannot be read."""
     try:
         return is_hipaa(client.service_info())
     except RingCentralError as exc:
         progress(f"service-info unreadable ({exc}); deadlines assume a HIPAA account (30 days)")
-        return True
+        return None
+
+
+def account_is_hipaa(client: RingCentralClient, progress: Callable[[str], None]) -> bool:
+    """service-info's HIPAA flag. Unreadable: assume HIPAA, whose 30 days are the earlier deadline, so
+    a deadline is never stated later than it is."""
+    return read_hipaa(client, progress) is not False
+
+
+# A recording is skipped as deleted only this long after its computed deadline: RingCentral deletes
+# in batches, and a recording it still holds must never be written off on an estimate.
+PAST_DEADLINE_GRACE = timedelta(days=1)
 
 
 def _unfetched_row(ref: RecordingRef, status: str, why: str) -> dict[str, Any]:
@@ -199,11 +208,20 @@ def archive_recordings(
         # A budget goes to the recordings RingCentral still holds, the nearest deadline first: one past
         # its deadline is deleted there, and asking for it would spend a Heavy request on a 404.
         # (Without a budget every one is tried, as ever.)
-        days = deadline_days or recording_retention_days(account_is_hipaa(client, progress))
+        hipaa = None if deadline_days else read_hipaa(client, progress)
+        # Deadlines are stated with the earlier reading (unknown: HIPAA's 30 days); a recording is
+        # written off only with the flag actually read (unknown: 90 days) and a day's grace after it.
+        days = deadline_days or recording_retention_days(hipaa is not False)
+        skip_after = timedelta(days=deadline_days or recording_retention_days(bool(hipaa)))
         moment = now or datetime.now(UTC)
         dated = [(ref, start_of(ref) + timedelta(days=days) if has_deadline(ref) else None) for ref in todo]
-        gone = [(ref, dl) for ref, dl in dated if dl is not None and dl <= moment]
-        alive = [d for d in dated if d[1] is None or d[1] > moment]
+        written_off = {
+            ref.recording_id
+            for ref in todo
+            if has_deadline(ref) and start_of(ref) + skip_after + PAST_DEADLINE_GRACE <= moment
+        }
+        gone = [(ref, dl) for ref, dl in dated if dl is not None and ref.recording_id in written_off]
+        alive = [d for d in dated if d[0].recording_id not in written_off]
         eligible = [d for d in alive if d[1] is not None] if only_with_deadline else alive
         held = [d for d in alive if d[1] is None] if only_with_deadline else []
         todo, later = [ref for ref, _ in eligible[:budget]], eligible[budget:] + held

@@ -56,17 +56,20 @@ def lookback_schedule(
         tick = now.astimezone(ZoneInfo(config.timezone)).date().isoformat()
         keys = partitions_to_archive(now, config)
         # Oldest first in the list, but the queue starts the highest priority first: yesterday.
-        return [
-            dg.RunRequest(
-                run_key=f"{run_key_prefix}{key}@{tick}",
-                partition_key=key,
-                tags={
-                    "rc_pipeline/scheduled_on": tick,
-                    "rc_pipeline/lookback": str(key != keys[-1]).lower(),
-                    "dagster/priority": str(YESTERDAY_PRIORITY if key == keys[-1] else LOOKBACK_PRIORITY),
-                },
-            )
-            for key in keys
-        ]
+        return [lookback_run_request(run_key_prefix, key, keys[-1], tick) for key in keys]
 
     return _schedule
+
+
+def lookback_run_request(run_key_prefix: str, key: str, yesterday: str, tick: str) -> dg.RunRequest:
+    """One day of a daily schedule's tick: yesterday with the higher dagster/priority, so the day
+    nothing has archived yet never queues behind re-archiving."""
+    return dg.RunRequest(
+        run_key=f"{run_key_prefix}{key}@{tick}",
+        partition_key=key,
+        tags={
+            "rc_pipeline/scheduled_on": tick,
+            "rc_pipeline/lookback": str(key != yesterday).lower(),
+            "dagster/priority": str(YESTERDAY_PRIORITY if key == yesterday else LOOKBACK_PRIORITY),
+        },
+    )

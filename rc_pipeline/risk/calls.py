@@ -13,7 +13,7 @@ from rc_pipeline.risk.lookup import ArchiveLookup
 from rc_pipeline.risk.model import AtRisk, RiskReport, UnknownDay
 from rc_pipeline.risk.rules import count_deadlines
 from rc_pipeline.storage import ArchiveStorage, Dataset
-from rc_pipeline.transform.recordings import recordings_referenced
+from rc_pipeline.transform.recordings import has_deadline, recordings_referenced
 
 # An unknown day's items are estimated from the archived days of its window, else from this many of
 # the archive's latest days.
@@ -48,6 +48,8 @@ class CallDay:
         }
         recordings = []
         for ref in recordings_referenced(calls_table, legs):
+            if not has_deadline(ref):
+                continue  # on-demand recordings: no time limit deletes them (API notes, retention)
             call = calls.get(ref.call_id)
             if call is None:
                 continue  # an orphan leg: the day's own check reports it

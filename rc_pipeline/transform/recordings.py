@@ -65,3 +65,9 @@ def recordings_manifest_table(rows: Iterable[Mapping[str, Any]], partition_date:
         entry["partition_date"] = partition_date
         by_id[entry["recording_id"]] = entry
     return pa.Table.from_pylist(list(by_id.values()), schema=RECORDINGS_MANIFEST_SCHEMA)
+
+
+def has_deadline(ref: RecordingRef) -> bool:
+    """Whether RingCentral's time limit deletes the recording: automatic ones (an unknown type is
+    taken as automatic, the stricter reading); on-demand recordings stay."""
+    return ref.recording_type != "OnDemand"

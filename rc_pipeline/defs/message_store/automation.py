@@ -21,7 +21,7 @@ from rc_pipeline.message_store.export_tasks import advance_exports
 from rc_pipeline.settings import MessageStoreSettings, PipelineSettings
 from rc_pipeline.storage import ArchiveStorage
 
-from ..lookback import partitions_to_archive
+from ..lookback import lookback_run_request, partitions_to_archive
 from ..names import DAILY_MESSAGE_SCHEDULE, MESSAGE_EXPORT_SENSOR
 from ..resources import ArchiveResource, RingCentralResource
 
@@ -188,16 +188,7 @@ def build_message_schedule(job: dg.JobDefinition | Any, config: PipelineSettings
                 if covered:
                     context.log.info(f"{key} not exported again: {why}")
                     continue
-            requests.append(
-                dg.RunRequest(
-                    run_key=f"messages-{key}@{tick}",
-                    partition_key=key,
-                    tags={
-                        "rc_pipeline/scheduled_on": tick,
-                        "rc_pipeline/lookback": str(key != keys[-1]).lower(),
-                    },
-                )
-            )
+            requests.append(lookback_run_request("messages-", key, keys[-1], tick))
         return requests
 
     return daily_message_archive
