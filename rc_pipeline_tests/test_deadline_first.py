@@ -14,7 +14,14 @@ from rc_pipeline.control.inventory import RECORDING, archived_recordings, day_ve
 from rc_pipeline.days import day_window
 from rc_pipeline.definitions import build_definitions
 from rc_pipeline.defs.lookback import LOOKBACK_PRIORITY, YESTERDAY_PRIORITY
-from rc_pipeline.defs.names import ARCHIVE_JOB, DAILY_ARCHIVE_SCHEDULE, DAILY_MESSAGE_SCHEDULE, RECORDINGS
+from rc_pipeline.defs.names import (
+    ARCHIVE_JOB,
+    DAILY_ARCHIVE_SCHEDULE,
+    DAILY_MESSAGE_SCHEDULE,
+    DEFERRED_RECORDINGS_JOB,
+    DEFERRED_RECORDINGS_SENSOR,
+    RECORDINGS,
+)
 from rc_pipeline.defs.resources import close_shared_clients, simulator_resources
 from rc_pipeline.risk.rules import recording_deadline
 from rc_pipeline.settings import PipelineSettings
@@ -131,6 +138,22 @@ def test_recordings_budget_defers_the_latest_deadlines_and_the_check_warns(make_
     )
     assert not passed and "recordings_complete: deferred=" in text and "earliest_deadline=" in text
 
+    # The deferred-recordings sensor asks for the day again (the nearest deadline first); its run
+    # fetches the next budget's worth without listing the call log.
+    defs = _budget_defs(sim, str(tmp_path), 3)
+    sensor = defs.get_repository_def().get_sensor_def(DEFERRED_RECORDINGS_SENSOR)
+    with dg.build_sensor_context(resources=dict(defs.resources)) as context:
+        (request,) = sensor(context).run_requests
+    assert request.partition_key == day.isoformat()
+    assert request.tags["rc_pipeline/earliest_deadline"] == automatic[0]["deadline"]
+    mark = len(sim.request_log)
+    follow_up = defs.resolve_job_def(DEFERRED_RECORDINGS_JOB).execute_in_process(
+        partition_key=day.isoformat(), instance=instance
+    )
+    assert follow_up.success
+    assert len(storage.read_deferred_recordings(day)) == len(deferred) - 3
+    assert not [e for e in sim.request_log[mark:] if e.path.endswith("/call-log")]
+
     # The next run without a budget fetches the rest: the list empties and the check passes.
     result = (
         _budget_defs(sim, str(tmp_path), None)
@@ -140,6 +163,8 @@ def test_recordings_budget_defers_the_latest_deadlines_and_the_check_warns(make_
     assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()}["recordings_complete"]
     assert storage.read_deferred_recordings(day) == []
     assert day_verdict(storage, window, RECORDING).passed
+    with dg.build_sensor_context(resources=dict(defs.resources)) as context:
+        assert sensor(context).skip_reason.skip_message == "no recording is deferred"
 
 
 def test_the_daily_schedules_run_yesterday_before_the_lookback_days(tmp_path, simulator):

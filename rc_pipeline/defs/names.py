@@ -68,6 +68,8 @@ PURGE_JOB = "purge_source"
 RISK_JOB = "retention_risk_daily"
 # calls, legs and recordings of days extract-sync found changed, rebuilt from raw (no listing).
 CALL_REBUILD_JOB = "rebuild_calls_from_changes"
+# The recordings of a day the budget deferred, fetched later (no call-log request).
+DEFERRED_RECORDINGS_JOB = "fetch_deferred_recordings"
 # Rebuilds a day's message tables from what is archived (no request): days a capture added to.
 MESSAGE_REBUILD_JOB = "rebuild_message_tables"
 
@@ -84,6 +86,7 @@ RETENTION_NOT_SHORTENED = "retention_not_shortened"
 RISK_SCHEDULE = "daily_retention_risk"
 NOTHING_AT_RISK_UNARCHIVED = "nothing_at_risk_unarchived"
 CALL_CHANGES_SENSOR = "call_log_changes_sensor"
+DEFERRED_RECORDINGS_SENSOR = "deferred_recordings_sensor"
 ACTIVE_CALLS_SENSOR = "active_calls_sensor"
 # The one check that asks RingCentral; everything else in `verify_archive` reads the archive only.
 MESSAGES_MATCH_LISTING = dg.AssetCheckKey(MESSAGES, "messages_match_listing")

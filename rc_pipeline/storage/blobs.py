@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from datetime import date
@@ -62,6 +63,17 @@ class BlobPaths(StorageCore):
             return list(self.read_json(self.deferred_recordings_path(partition_date)))
         except FileNotFoundError:
             return []
+
+    def deferred_recording_days(self) -> list[date]:
+        """Days with a deferred list on file (possibly empty: the last run reached every recording)."""
+        directory = self.path(DEFERRED_RECORDINGS_DIR)
+        self.fs.invalidate_cache(directory)
+        try:
+            names = self.fs.ls(directory, detail=False)
+        except FileNotFoundError:
+            return []
+        found = (re.fullmatch(r"date=(\d{4}-\d{2}-\d{2})\.json", self.fs_name(n)) for n in names)
+        return sorted(date.fromisoformat(m.group(1)) for m in found if m)
 
     def recording_incoming_path(self, partition_date: date, recording_id: str) -> str:
         """Local path to download a recording into before its content type is known.
