@@ -122,7 +122,23 @@ def test_the_active_calls_sensor_exists_only_when_switched_on(make_simulator, tm
     (event,) = result.asset_events
     assert event.asset_key == ACTIVE_CALL_SNAPSHOTS and event.metadata["active_calls"].value > 0
     day = date.fromisoformat(event.metadata["day"].value)
-    assert ArchiveStorage(str(tmp_path)).read_parquet(Dataset.ACTIVE_CALL_SNAPSHOTS, day).num_rows > 0
+    storage = ArchiveStorage(str(tmp_path))
+    rows = storage.read_parquet(Dataset.ACTIVE_CALL_SNAPSHOTS, day).num_rows
+    assert rows > 0
+    # The next tick keeps its snapshot as received but leaves the table for later (at most every 15
+    # minutes: a rebuild reads the whole day); a cursor of another day rebuilds that day's table too.
+    with dg.build_sensor_context(resources=_resources(sim, str(tmp_path)), cursor=result.cursor) as context:
+        quick = sensor(context)
+    assert not quick.asset_events and len(storage.active_calls_snapshot_paths(day)) == 2
+    assert storage.read_parquet(Dataset.ACTIVE_CALL_SNAPSHOTS, day).num_rows == rows
+    stale = json.dumps({"day": day.isoformat(), "table_built_at": "2000-01-01T00:00:00+00:00"})
+    with dg.build_sensor_context(resources=_resources(sim, str(tmp_path)), cursor=stale) as context:
+        (event,) = sensor(context).asset_events
+    assert (
+        storage.read_parquet(Dataset.ACTIVE_CALL_SNAPSHOTS, day).num_rows
+        == event.metadata["dagster/row_count"].value
+        > rows
+    )
     close_shared_clients()
 
 

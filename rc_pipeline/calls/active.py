@@ -29,7 +29,8 @@ class ActiveSnapshot:
     calls: int
     pages: int
     path: str
-    rows_of_day: int
+    # None when this snapshot did not rebuild the day's table (see `snapshot_active_calls`).
+    rows_of_day: int | None
 
 
 def snapshot_table(records: list[dict[str, Any]], taken_at: datetime, day: date) -> pa.Table:
@@ -62,13 +63,20 @@ def build_active_call_table(storage: ArchiveStorage, day: date) -> int:
 
 
 def snapshot_active_calls(
-    client: Any, storage: ArchiveStorage, *, timezone: str, now: datetime | None = None
+    client: Any,
+    storage: ArchiveStorage,
+    *,
+    timezone: str,
+    now: datetime | None = None,
+    rebuild: bool = True,
 ) -> ActiveSnapshot:
-    """Take one snapshot: list the account's active calls, keep the answer as received, update the day."""
+    """Take one snapshot: list the account's active calls, keep the answer as received, and (with
+    ``rebuild``) rebuild the day's table from every snapshot of the day. The table is rebuilt whole,
+    which reads the whole day: a caller snapshotting every few seconds rebuilds it less often."""
     pages = list(client.iter_active_call_pages())
     taken_at = (now or datetime.now(UTC)).astimezone(UTC)
     day = taken_at.astimezone(ZoneInfo(timezone)).date()
     path = storage.write_active_calls_snapshot(day, taken_at, [p.raw for p in pages])
-    rows = build_active_call_table(storage, day)
+    rows = build_active_call_table(storage, day) if rebuild else None
     calls = sum(len(p.records) for p in pages)
     return ActiveSnapshot(day, taken_at, calls, len(pages), path, rows)

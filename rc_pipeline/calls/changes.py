@@ -33,6 +33,10 @@ from rc_pipeline.transform.columns import parse_iso
 # after a fresh FSync is a fault to surface, not to loop on.
 MAX_FULL_SYNCS_PER_PASS = 2
 RESYNC_OVERLAP = timedelta(minutes=1)
+# How far back a forced FSync may start: RingCentral's sync endpoints refuse a `dateFrom` older than
+# 30 days (API notes, call log), so a token that expired after a long outage restarts at the edge (a
+# day's margin); days older than that are covered by their listings, not by the sync.
+OLDEST_RESYNC = timedelta(days=29)
 # Records per FSync answer: RingCentral's maximum (the default is 250), so a pass costs as few Heavy
 # requests as the number of changes allows; ISync answers keep the FSync's size.
 FSYNC_RECORD_COUNT = 1000
@@ -150,6 +154,11 @@ def capture_call_changes(
             resume = parse_iso(state.resume_from) or lookback_start(moment, timezone, lookback_days)
             # A minute's overlap: a record twice is absorbed by the tables, a record missed is lost.
             resume -= RESYNC_OVERLAP
+            if resume < moment - OLDEST_RESYNC:
+                say(
+                    f"extract-sync: {resume.isoformat()} is beyond the sync's 30 days; FSync from 29 days ago"
+                )
+                resume = moment - OLDEST_RESYNC
             say(f"extract-sync: full sync required ({exc}); FSync again from {resume.isoformat()}")
             sync_type, token, date_from = "FSync", None, resume
             continue
