@@ -17,7 +17,7 @@ from rc_pipeline.calls.tables import write_calls_and_legs
 from rc_pipeline.days import day_window
 from rc_pipeline.defs.build import build_definitions
 from rc_pipeline.defs.calls.capture import pass_due
-from rc_pipeline.defs.names import CALL_CHANGES_SENSOR, CALL_REBUILD_JOB
+from rc_pipeline.defs.names import CALL_CHANGES_SENSOR, CALL_DAY_TAG, CALL_REBUILD_JOB
 from rc_pipeline.defs.resources import ArchiveResource, RingCentralResource, close_shared_clients
 from rc_pipeline.settings import PipelineSettings
 from rc_pipeline.storage import ArchiveStorage, Dataset, page_line
@@ -232,6 +232,7 @@ def test_the_sensor_requests_a_rebuild_of_listed_changed_days_only(make_simulato
     assert [r.partition_key for r in result.run_requests] == [yesterday.isoformat()]
     latest = storage.latest_call_change(yesterday)
     assert result.run_requests[0].run_key == f"changes:{yesterday.isoformat()}:{latest}"
+    assert result.run_requests[0].tags[CALL_DAY_TAG] == yesterday.isoformat()
     # The next tick within the interval costs no request, and asks again for the same rebuild (same
     # run key: Dagster runs it once) while the day's tables do not include its newest capture.
     ticked = len(sim.request_log.snapshot())

@@ -16,6 +16,7 @@ from rc_pipeline.definitions import build_definitions
 from rc_pipeline.defs.lookback import LOOKBACK_PRIORITY, YESTERDAY_PRIORITY
 from rc_pipeline.defs.names import (
     ARCHIVE_JOB,
+    CALL_DAY_TAG,
     DAILY_ARCHIVE_SCHEDULE,
     DAILY_MESSAGE_SCHEDULE,
     DEFERRED_RECORDINGS_JOB,
@@ -146,6 +147,7 @@ def test_recordings_budget_defers_the_latest_deadlines_and_the_check_warns(make_
         (request,) = sensor(context).run_requests
     assert request.partition_key == day.isoformat()
     assert request.tags["rc_pipeline/earliest_deadline"] == automatic[0]["deadline"]
+    assert request.tags[CALL_DAY_TAG] == day.isoformat()
     mark = len(sim.request_log)
     follow_up = defs.resolve_job_def(DEFERRED_RECORDINGS_JOB).execute_in_process(
         partition_key=day.isoformat(), instance=instance
@@ -213,3 +215,24 @@ def test_recordings_past_their_deadline_get_no_budget(make_simulator, tmp_path):
     asked = [e.path for e in list(sim.request_log)[before:]]
     assert not [p for p in asked if any(i in p for i in automatic)]
     assert not day_verdict(storage, day_window(day, "UTC"), RECORDING).passed
+
+
+def test_call_side_runs_of_one_day_never_overlap(tmp_path, simulator):
+    """Archive, rebuild-from-captures and deferred-recordings runs name their day in one tag, and the
+    instance settings shipped in dagster.yaml let one such run per day proceed at a time."""
+    import shutil
+    from pathlib import Path
+
+    shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", tmp_path / "dagster.yaml")
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+    assert {"key": CALL_DAY_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
+    defs = pipeline_for(simulator, str(tmp_path / "archive"), lookback_days=1, start_date="2026-01-01")
+    schedule = defs.resolve_schedule_def(DAILY_ARCHIVE_SCHEDULE)
+    tick = datetime(2026, 3, 30, 2, 0, tzinfo=ZoneInfo("UTC"))
+    with dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+    ) as context:
+        requests = schedule.evaluate_tick(context).run_requests
+    assert [r.tags[CALL_DAY_TAG] for r in requests] == [r.partition_key for r in requests]
+    instance.dispose()

@@ -35,6 +35,7 @@ def lookback_schedule(
     minute: int,
     run_key_prefix: str,
     what: str,
+    day_tag: str | None = None,
 ) -> dg.ScheduleDefinition:
     """A daily schedule requesting yesterday and the lookback days before it, one run per partition."""
 
@@ -56,14 +57,17 @@ def lookback_schedule(
         tick = now.astimezone(ZoneInfo(config.timezone)).date().isoformat()
         keys = partitions_to_archive(now, config)
         # Oldest first in the list, but the queue starts the highest priority first: yesterday.
-        return [lookback_run_request(run_key_prefix, key, keys[-1], tick) for key in keys]
+        return [lookback_run_request(run_key_prefix, key, keys[-1], tick, day_tag) for key in keys]
 
     return _schedule
 
 
-def lookback_run_request(run_key_prefix: str, key: str, yesterday: str, tick: str) -> dg.RunRequest:
+def lookback_run_request(
+    run_key_prefix: str, key: str, yesterday: str, tick: str, day_tag: str | None = None
+) -> dg.RunRequest:
     """One day of a daily schedule's tick: yesterday with the higher dagster/priority, so the day
-    nothing has archived yet never queues behind re-archiving."""
+    nothing has archived yet never queues behind re-archiving. ``day_tag`` names the day in a tag
+    (a run concurrency limit per day)."""
     return dg.RunRequest(
         run_key=f"{run_key_prefix}{key}@{tick}",
         partition_key=key,
@@ -71,5 +75,6 @@ def lookback_run_request(run_key_prefix: str, key: str, yesterday: str, tick: st
             "rc_pipeline/scheduled_on": tick,
             "rc_pipeline/lookback": str(key != yesterday).lower(),
             "dagster/priority": str(YESTERDAY_PRIORITY if key == yesterday else LOOKBACK_PRIORITY),
+            **({day_tag: key} if day_tag else {}),
         },
     )

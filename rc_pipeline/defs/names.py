@@ -87,6 +87,9 @@ RISK_SCHEDULE = "daily_retention_risk"
 NOTHING_AT_RISK_UNARCHIVED = "nothing_at_risk_unarchived"
 CALL_CHANGES_SENSOR = "call_log_changes_sensor"
 DEFERRED_RECORDINGS_SENSOR = "deferred_recordings_sensor"
+# Run tag naming the day a call-side run writes (archive, rebuild from captures, deferred recordings):
+# dagster.yaml limits it to one run per day at a time, so two runs never write a day's tables at once.
+CALL_DAY_TAG = "rc_pipeline/call_day"
 ACTIVE_CALLS_SENSOR = "active_calls_sensor"
 # The one check that asks RingCentral; everything else in `verify_archive` reads the archive only.
 MESSAGES_MATCH_LISTING = dg.AssetCheckKey(MESSAGES, "messages_match_listing")

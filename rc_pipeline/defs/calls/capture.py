@@ -24,7 +24,7 @@ from rc_pipeline.calls.captured import days_behind_captures
 from rc_pipeline.calls.changes import capture_call_changes
 from rc_pipeline.settings import PipelineSettings
 
-from ..names import CALL_CHANGES_SENSOR
+from ..names import CALL_CHANGES_SENSOR, CALL_DAY_TAG
 from ..resources import ArchiveResource, RingCentralResource
 
 DAILY_SECONDS = 86_400
@@ -113,7 +113,7 @@ def build_changes_sensor(job: dg.JobDefinition | Any, config: PipelineSettings) 
                 # The newest capture names the request: the same state is requested once.
                 run_key=f"changes:{day.isoformat()}:{latest}",
                 partition_key=day.isoformat(),
-                tags={"rc_pipeline/latest_capture": latest},
+                tags={"rc_pipeline/latest_capture": latest, CALL_DAY_TAG: day.isoformat()},
             )
             for day, latest in sorted(behind.items())
         ]

@@ -19,7 +19,7 @@ import dagster as dg
 
 from rc_pipeline.calls.recordings import earliest_deadline
 
-from ..names import DEFERRED_RECORDINGS_SENSOR
+from ..names import CALL_DAY_TAG, DEFERRED_RECORDINGS_SENSOR
 from ..resources import ArchiveResource
 
 # Often enough to keep a budget-bound backlog moving; each tick only reads small state files.
@@ -63,6 +63,7 @@ def build_deferred_recordings_sensor(job: dg.JobDefinition | object) -> dg.Senso
                         "dagster/priority": str(max(1, HIGHEST_PRIORITY - rank)),
                         "rc_pipeline/deferred_recordings": str(count),
                         "rc_pipeline/earliest_deadline": deadline,
+                        CALL_DAY_TAG: day.isoformat(),
                     },
                 )
                 for rank, (deadline, day, count, digest) in enumerate(waiting)
