@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from bench.common import Result
+from bench.common import Result, simulator_settings
 from rc_pipeline.apispec import match_operation
 from rc_pipeline.calls.captured import pages_of_day, rebuildable_days
 from rc_pipeline.calls.changes import capture_call_changes
@@ -35,7 +35,7 @@ from rc_pipeline.calls.recordings import archive_recordings
 from rc_pipeline.calls.tables import write_calls_and_legs
 from rc_pipeline.days import day_window
 from rc_pipeline.plan import EXPORT_REQUESTS_PER_TASK, call_log_pages
-from rc_pipeline.ringcentral import RingCentralClient, RingCentralSettings
+from rc_pipeline.ringcentral import RingCentralClient
 from rc_pipeline.simulator import RunningSimulator, SimulatorConfig, start_simulator
 from rc_pipeline.storage import ArchiveStorage, Dataset
 
@@ -85,14 +85,7 @@ class Tally:
 
 
 def _client(sim: RunningSimulator) -> RingCentralClient:
-    settings = RingCentralSettings(
-        server_url=sim.base_url,
-        media_url=sim.media_url,
-        client_id=sim.client_id,
-        client_secret=sim.client_secret,
-        jwt=sim.jwt,
-    )
-    return RingCentralClient(settings, throttle_dir=None)
+    return RingCentralClient(simulator_settings(sim), throttle_dir=None)
 
 
 def _heavy_by_kind(sim: RunningSimulator, since: int) -> tuple[Counter, int]:

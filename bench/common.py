@@ -182,3 +182,16 @@ def median(values: Sequence[float]) -> float:
     ordered = sorted(values)
     mid = len(ordered) // 2
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def simulator_settings(sim: Any) -> Any:
+    """Client settings for a running simulator (its hosts and demo credentials)."""
+    from rc_pipeline.ringcentral import RingCentralSettings
+
+    return RingCentralSettings(
+        server_url=sim.base_url,
+        media_url=sim.media_url,
+        client_id=sim.client_id,
+        client_secret=sim.client_secret,
+        jwt=sim.jwt,
+    )

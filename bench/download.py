@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import Result, median, own_peak_rss_bytes, run_child
+from bench.common import Result, median, own_peak_rss_bytes, run_child, simulator_settings
 from rc_pipeline.simulator import SimulatorConfig, start_simulator
 
 MiB = 2**20
@@ -72,20 +72,13 @@ def run(workdir: Path, *, size_bytes: int, rounds: int, log=print) -> list[Resul
     results: dict[str, list[dict]] = {"client": [], "plain": []}
     rss: dict[str, list[int]] = {"client": [], "plain": []}
     with start_simulator(config) as sim:
-        from rc_pipeline.ringcentral import RingCentralClient, RingCentralSettings
+        from rc_pipeline.ringcentral import RingCentralClient
 
         recording_id = sim.account.large_recording_id()
         if recording_id is None:
             raise RuntimeError("the simulator has no large recording")
         url = f"{sim.media_url}/restapi/v1.0/account/{sim.account_id}/recording/{recording_id}/content"
-        settings = RingCentralSettings(
-            server_url=sim.base_url,
-            media_url=sim.media_url,
-            client_id=sim.client_id,
-            client_secret=sim.client_secret,
-            jwt=sim.jwt,
-        )
-        with RingCentralClient(settings) as parent:
+        with RingCentralClient(simulator_settings(sim)) as parent:
             parent.login()
             spec = {
                 "server_url": sim.base_url,

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from bench.common import Result
+from bench.common import Result, simulator_settings
 from rc_pipeline.calls.recordings import archive_recordings
 from rc_pipeline.calls.tables import write_calls_and_legs
 from rc_pipeline.days import day_window
 from rc_pipeline.forecast import NEWEST_FIRST, simulate_loss
 from rc_pipeline.plan import measure_volume
-from rc_pipeline.ringcentral import RingCentralClient, RingCentralSettings
+from rc_pipeline.ringcentral import RingCentralClient
 from rc_pipeline.simulator import SimulatorConfig, start_simulator
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.transform.recordings import has_deadline, recordings_referenced
@@ -124,14 +124,7 @@ def run(workdir: Path, sizes: RaceSizes, *, log=print) -> list[Result]:
     root = workdir / "retention-race"
     storage = ArchiveStorage(str(root))
     with start_simulator(config) as sim:
-        settings = RingCentralSettings(
-            server_url=sim.base_url,
-            media_url=sim.media_url,
-            client_id=sim.client_id,
-            client_secret=sim.client_secret,
-            jwt=sim.jwt,
-        )
-        with RingCentralClient(settings, throttle_dir=None) as client:
+        with RingCentralClient(simulator_settings(sim), throttle_dir=None) as client:
             first_run = sim.clock.now().date()
             history = [first_run - timedelta(days=n) for n in range(d - 1, 0, -1)]
             # What `rc-pipeline plan` measures: recordings per day from sample days of the range.

@@ -12,7 +12,10 @@ import duckdb
 from rc_pipeline.calls.active import build_active_call_table, snapshot_active_calls
 from rc_pipeline.defs.build import build_definitions
 from rc_pipeline.defs.names import ACTIVE_CALL_SNAPSHOTS, ACTIVE_CALLS_SENSOR, CALL_CHANGES_SENSOR
-from rc_pipeline.defs.resources import ArchiveResource, RingCentralResource, close_shared_clients
+from rc_pipeline.defs.resources import (
+    close_shared_clients,
+    simulator_resources,
+)
 from rc_pipeline.plan import GroupLimit, Volume, format_plan, make_plan
 from rc_pipeline.settings import PipelineSettings
 from rc_pipeline.storage import ArchiveStorage, Dataset, page_line
@@ -42,15 +45,7 @@ class ReceivedPages:
 
 def _resources(sim, root: str) -> dict[str, object]:
     """The simulator's resources, throttled alone: other processes on the machine share no budget here."""
-    ringcentral = RingCentralResource(
-        server_url=sim.base_url,
-        media_url=sim.media_url,
-        client_id=sim.client_id,
-        client_secret=sim.client_secret,
-        jwt=sim.jwt,
-        throttle_dir="none",
-    )
-    return {"ringcentral": ringcentral, "archive": ArchiveResource(root=root)}
+    return simulator_resources(sim, root, throttle_dir="none")
 
 
 def test_snapshot_keeps_the_answer_as_received_and_types_every_call(make_simulator, tmp_path):

@@ -18,7 +18,10 @@ from rc_pipeline.days import day_window
 from rc_pipeline.defs.build import build_definitions
 from rc_pipeline.defs.calls.capture import pass_due
 from rc_pipeline.defs.names import CALL_CHANGES_SENSOR, CALL_DAY_TAG, CALL_REBUILD_JOB
-from rc_pipeline.defs.resources import ArchiveResource, RingCentralResource, close_shared_clients
+from rc_pipeline.defs.resources import (
+    close_shared_clients,
+    simulator_resources,
+)
 from rc_pipeline.settings import PipelineSettings
 from rc_pipeline.storage import ArchiveStorage, Dataset, page_line
 from rc_pipeline.verification import CALL_CHECKS, RECORDING_CHECKS, verify_day
@@ -33,15 +36,7 @@ FAST = {"Heavy": (500, 1.0), "Medium": (500, 1.0), "Light": (500, 1.0), "Auth": 
 
 def _resources(sim, root: str) -> dict[str, object]:
     """The simulator's resources, throttled alone: other processes on the machine share no budget here."""
-    ringcentral = RingCentralResource(
-        server_url=sim.base_url,
-        media_url=sim.media_url,
-        client_id=sim.client_id,
-        client_secret=sim.client_secret,
-        jwt=sim.jwt,
-        throttle_dir="none",
-    )
-    return {"ringcentral": ringcentral, "archive": ArchiveResource(root=root)}
+    return simulator_resources(sim, root, throttle_dir="none")
 
 
 def _account(make_simulator, **overrides):

@@ -141,8 +141,9 @@ def archive_storage_from_env() -> ArchiveStorage:
     return archive_storage(ArchiveSettings.from_env())
 
 
-def simulator_resources(sim: Any, root: str) -> dict[str, object]:
-    """Resources for a running simulator (demo, tests): plain values, nothing read from RC_*."""
+def simulator_resources(sim: Any, root: str, **ringcentral: Any) -> dict[str, object]:
+    """Resources for a running simulator (demo, tests): plain values, nothing read from RC_*.
+    ``ringcentral`` sets more fields of the RingCentral resource (e.g. ``throttle_dir="none"``)."""
     return {
         "ringcentral": RingCentralResource(
             server_url=sim.base_url,
@@ -150,6 +151,7 @@ def simulator_resources(sim: Any, root: str) -> dict[str, object]:
             client_id=sim.client_id,
             client_secret=sim.client_secret,
             jwt=sim.jwt,
+            **ringcentral,
         ),
         "archive": ArchiveResource(root=root),
     }
