@@ -281,3 +281,26 @@ def test_checks():
     assert duplicate_ids(doubled) == ["A"]
     legs = pa.table({"call_id": ["A", "Z", "Z"], "leg_index": [0, 0, 1]})
     assert orphan_legs(calls, legs) == ["Z"]
+
+
+def test_an_attachment_seen_and_not_fetched_stays_missing_after_a_purge():
+    """`purged_at_source` only for messages never seen with their content: a fetch that failed before
+    the user purged the message is a loss the completeness check must report."""
+    from datetime import date as _date
+
+    from rc_pipeline.transform.messages import MessageRecord, attachments_table, unique_messages
+
+    fax = {
+        "id": 7,
+        "type": "Fax",
+        "availability": "Alive",
+        "lastModifiedTime": "2026-03-01T10:00:00.000Z",
+        "attachments": [{"id": 70, "type": "RenderedDocument", "contentType": "application/pdf"}],
+    }
+    purged = {**fax, "availability": "Purged", "lastModifiedTime": "2026-03-01T11:00:00.000Z"}
+    seen_then_purged, _, _ = unique_messages([MessageRecord(fax, 1), MessageRecord(purged, 1)])
+    rows = attachments_table(seen_then_purged, {}, _date(2026, 3, 1)).to_pylist()
+    assert [r["status"] for r in rows] == ["missing"]
+    only_purged, _, _ = unique_messages([MessageRecord(purged, 1)])
+    rows = attachments_table(only_purged, {}, _date(2026, 3, 1)).to_pylist()
+    assert [r["status"] for r in rows] == ["purged_at_source"]

@@ -33,6 +33,10 @@ class MessageRecord:
     record: Mapping[str, Any]
     # From the export's path or the listing request; used when the record lacks `extensionId`.
     mailbox_extension_id: int | None
+    # False only for a message whose every version the archive saw was already Purged: no fetch could
+    # have had its content. A message seen with its content and purged later is True, so an attachment
+    # the archive failed to fetch stays `missing` (a loss), never `purged_at_source`.
+    seen_with_content: bool = True
 
 
 @dataclass(frozen=True)
@@ -112,8 +116,10 @@ def _keep_content(newest: MessageRecord, with_content: MessageRecord | None) -> 
     """A message purged at the source after the archive saw it keeps what the archive saw (subject,
     parties, attachments); the row still says it was purged, and when (availability, lastModifiedTime).
     RingCentral's Purged version (message-sync reports purges as changes) carries no content."""
-    if newest.record.get("availability") != PURGED or with_content is None:
+    if newest.record.get("availability") != PURGED:
         return newest
+    if with_content is None:
+        return MessageRecord(newest.record, newest.mailbox_extension_id, seen_with_content=False)
     record = {
         **with_content.record,
         "availability": PURGED,
@@ -202,8 +208,8 @@ def attachments_table(
     for item in items:
         r = item.record
         message_id = coerce(r.get("id"), pa.int64())
-        # Purged before anything archived its content (a capture saw only the purge): nothing to fetch.
-        gone = r.get("availability") == PURGED
+        # Purged before any version with content was seen (a capture saw only the purge): nothing to fetch.
+        gone = r.get("availability") == PURGED and not item.seen_with_content
         for a in attachments_of(r):
             attachment_id = coerce(a.get("id"), pa.int64())
             archived = index.get(attachment_key(message_id, attachment_id))
