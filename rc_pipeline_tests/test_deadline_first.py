@@ -21,6 +21,7 @@ from rc_pipeline.defs.names import (
     DAILY_MESSAGE_SCHEDULE,
     DEFERRED_RECORDINGS_JOB,
     DEFERRED_RECORDINGS_SENSOR,
+    MESSAGE_DAY_TAG,
     RECORDINGS,
 )
 from rc_pipeline.defs.resources import close_shared_clients, simulator_resources
@@ -182,6 +183,8 @@ def test_the_daily_schedules_run_yesterday_before_the_lookback_days(tmp_path, si
             resources=dict(defs.resources),
         ) as context:
             requests = schedule.evaluate_tick(context).run_requests
+        day_tag = CALL_DAY_TAG if name == DAILY_ARCHIVE_SCHEDULE else MESSAGE_DAY_TAG
+        assert [r.tags[day_tag] for r in requests] == [r.partition_key for r in requests]
         priority = {r.partition_key: int(r.tags["dagster/priority"]) for r in requests}
         assert priority == {
             "2026-03-27": LOOKBACK_PRIORITY,
@@ -226,7 +229,8 @@ def test_call_side_runs_of_one_day_never_overlap(tmp_path, simulator):
     shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", tmp_path / "dagster.yaml")
     instance = dg.DagsterInstance.from_config(str(tmp_path))
     limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
-    assert {"key": CALL_DAY_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
+    for tag in (CALL_DAY_TAG, MESSAGE_DAY_TAG):
+        assert {"key": tag, "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
     defs = pipeline_for(simulator, str(tmp_path / "archive"), lookback_days=1, start_date="2026-01-01")
     schedule = defs.resolve_schedule_def(DAILY_ARCHIVE_SCHEDULE)
     tick = datetime(2026, 3, 30, 2, 0, tzinfo=ZoneInfo("UTC"))

@@ -406,9 +406,11 @@ def test_full_sync_again_after_msg_333_and_responses_kept_as_received(
     assert all(set(q) == {"syncType", "syncToken"} for q in requests if q["syncType"] == "ISync")
 
 
-def test_capture_sensor_captures_and_rebuilds_the_archived_days_it_added_to(make_simulator, tmp_path):
+def test_capture_sensor_captures_and_rebuilds_the_archived_days_it_added_to(
+    make_simulator, tmp_path, monkeypatch
+):
     from rc_pipeline.definitions import build_definitions
-    from rc_pipeline.defs.names import MESSAGE_REBUILD_JOB
+    from rc_pipeline.defs.names import MESSAGE_DAY_TAG, MESSAGE_REBUILD_JOB
     from rc_pipeline.defs.resources import close_shared_clients, simulator_resources
     from rc_pipeline.settings import PipelineSettings
     from rc_pipeline_tests.pipelinehelpers import check_results, message_settings, yesterday
@@ -446,15 +448,28 @@ def test_capture_sensor_captures_and_rebuilds_the_archived_days_it_added_to(make
         requested = {r.partition_key: r.run_key for r in first.run_requests}
         assert list(requested) == [day.isoformat()]  # today has no tables yet: nothing to rebuild
         cursor = json.loads(first.cursor)
-        assert cursor["captures"] == 1 and requested[day.isoformat()] == f"capture-{cursor['stamp']}-{day}"
+        signature = storage.capture_signature(day)
+        assert cursor["captures"] == 1 and requested[day.isoformat()] == f"capture:{day}:{signature}"
+        assert first.run_requests[0].tags[MESSAGE_DAY_TAG] == day.isoformat()
+        # A tick whose capture fails asks for the same rebuild all the same: what is due is read from
+        # the archive, not from the capture that failed.
+        import rc_pipeline.defs.message_store.capture as capture_sensor
+
+        def failing_capture(*args, **kwargs):
+            raise RuntimeError("message-sync answered 503 three times")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(capture_sensor, "capture_messages", failing_capture)
+            failed = tick(first.cursor)
+        assert [r.run_key for r in failed.run_requests] == [requested[day.isoformat()]]
+        mark = len(sim.request_log)
         rebuild = defs.resolve_job_def(MESSAGE_REBUILD_JOB).execute_in_process(
             partition_key=day.isoformat(), instance=instance
         )
         checks = check_results(rebuild)
         assert rebuild.success and checks and all(checks.values()), checks
-        assert not any(
-            "/message-store" in e.path and e.method == "GET" for e in sim.request_log[-0:] if False
-        )
+        assert storage.messages_built_from(day) == signature
+        assert len(sim.request_log) == mark  # a rebuild asks RingCentral nothing
         # Nothing changed since: the next tick says so and requests nothing.
         second = tick(first.cursor)
         assert not second.run_requests and "no archived day to rebuild" in (

@@ -90,6 +90,8 @@ DEFERRED_RECORDINGS_SENSOR = "deferred_recordings_sensor"
 # Run tag naming the day a call-side run writes (archive, rebuild from captures, deferred recordings):
 # dagster.yaml limits it to one run per day at a time, so two runs never write a day's tables at once.
 CALL_DAY_TAG = "rc_pipeline/call_day"
+# The same for the message store's runs of a day (the daily export or listing, its download, a rebuild).
+MESSAGE_DAY_TAG = "rc_pipeline/message_day"
 ACTIVE_CALLS_SENSOR = "active_calls_sensor"
 # The one check that asks RingCentral; everything else in `verify_archive` reads the archive only.
 MESSAGES_MATCH_LISTING = dg.AssetCheckKey(MESSAGES, "messages_match_listing")

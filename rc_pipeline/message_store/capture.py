@@ -36,7 +36,7 @@ from rc_pipeline.message_store.captured import (
     message_day,
     write_capture_manifest,
 )
-from rc_pipeline.message_store.export_state import export_lease
+from rc_pipeline.message_store.export_state import LEASE_WAIT_SECONDS, export_lease
 from rc_pipeline.message_store.fetch import download_attachment
 from rc_pipeline.message_store.raw import merged_attachment_index, read_attachment_index
 from rc_pipeline.ringcentral import NotFound, RingCentralClient, RingCentralError
@@ -176,15 +176,17 @@ def capture_messages(
     progress: Callable[[str], None],
     now: datetime | None = None,
     attachment_seconds: float | None = None,
+    lease_wait_seconds: float = LEASE_WAIT_SECONDS,
 ) -> CaptureReport:
     """One capture run over every extension of the directory (see the module's docstring).
 
     ``attachment_seconds`` bounds the time spent starting attachment downloads (a sensor tick has a
     timeout): the attachments not reached are kept pending and the next capture takes them first.
+    LeaseBusy when another capture holds the capture layer for over ``lease_wait_seconds``.
     """
     now = now or datetime.now(UTC)
     report = CaptureReport(stamp=capture_stamp(now))
-    with export_lease(storage, path=storage.capture_lease_path()):
+    with export_lease(storage, path=storage.capture_lease_path(), wait_seconds=lease_wait_seconds):
         synced: list[_Extension] = []
         for extension_id in extension_ids(storage, client):
             report.extensions += 1

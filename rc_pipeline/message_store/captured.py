@@ -200,3 +200,18 @@ def erase_captured(storage: ArchiveStorage, extension_id: int) -> CaptureErasure
 def _message_of_key(key: str) -> int | None:
     head = key.partition("/")[0]
     return int(head) if head.isdigit() else None
+
+
+def days_behind_message_captures(storage: ArchiveStorage, first_day: date) -> dict[date, str]:
+    """Days whose message tables exist but do not include everything captured for them yet, with the
+    capture signature to build. Read from the archive, not from one capture's report: a capture that
+    stopped after storing its tokens, attachments fetched on a retry, or a rebuild that never ran all
+    leave the day behind until it is rebuilt."""
+    behind = {}
+    for day in storage.list_partitions(Dataset.RAW_MESSAGE_CAPTURE):
+        if day < first_day or not storage.exists(storage.parquet_path(Dataset.MESSAGES, day)):
+            continue
+        signature = storage.capture_signature(day)
+        if signature is not None and storage.messages_built_from(day) != signature:
+            behind[day] = signature
+    return behind

@@ -37,6 +37,8 @@ def write_message_tables(
     the raw layer of the day is not complete.
     """
     day = window.day
+    # Noted before reading: a capture landing meanwhile leaves the day behind, to be rebuilt again.
+    signature = storage.capture_signature(day)
     records = read_export_records(storage, day, limits) if export else read_listing_records(storage, day)
     index = read_attachment_index(storage, raw_dataset(export), day)
     # Captures come after the daily fetch: of equally new versions the later one read wins.
@@ -47,4 +49,5 @@ def write_message_tables(
     attachments = attachments_table(unique, index, day)
     storage.write_parquet(Dataset.MESSAGES, day, messages)
     storage.write_parquet(Dataset.MESSAGE_ATTACHMENTS, day, attachments)
+    storage.record_messages_built_from(day, signature)
     return MessageTables(messages, attachments, duplicates)

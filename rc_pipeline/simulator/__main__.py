@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import threading
 from collections.abc import Mapping
@@ -66,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     for line in env_lines(sim, os.environ):
         print(line)
     print("Press Ctrl-C to stop.", flush=True)
+    # Ctrl-C and SIGTERM stop it even when started in the background, where a shell leaves SIGINT
+    # ignored and that is inherited: a simulator nobody can stop holds its ports.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

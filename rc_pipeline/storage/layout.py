@@ -54,6 +54,7 @@ fsspec URL such as ``s3://bucket/prefix``)::
     │                                           the moment RingCentral deletes each (written every run)
     ├── state/message_capture/extension=<id>.json  message-sync token of each extension
     ├── state/message_capture/.lease            one capture at a time
+    ├── state/messages_built_from/date=YYYY-MM-DD.json  which captures a day's message tables include
     ├── control/                                control at the source (never rebuilt: evidence)
     │   ├── audit/<seq:012d>.json               hash-chained audit trail, one object per entry
     │   ├── holds/<holdId>.json                 legal holds (released ones stay, marked released)
@@ -132,6 +133,8 @@ EXPORT_LEASE_FILE = ".lease"
 DEFERRED_RECORDINGS_DIR = "state/recordings_deferred"
 CAPTURE_STATE_DIR = "state/message_capture"
 CAPTURE_MANIFEST_FILE = "_captures.json"
+# Per day: the capture signature its message tables include (the capture sensor rebuilds days behind).
+MESSAGES_BUILT_FROM_DIR = "state/messages_built_from"
 AUDIT_DIR = "control/audit"
 HOLDS_DIR = "control/holds"
 RETENTION_DIR = "control/retention"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 
 from rc_pipeline.storage.atomic import atomic_write_bytes
@@ -11,6 +12,7 @@ from rc_pipeline.storage.layout import (
     CAPTURE_STATE_DIR,
     EXPORT_LEASE_FILE,
     EXPORT_STATE_DIR,
+    MESSAGES_BUILT_FROM_DIR,
     RAW_MANIFEST_FILE,
     Dataset,
     parse_partition_dir_name,
@@ -139,3 +141,36 @@ class MessageStorePaths(StorageCore):
     def capture_lease_path(self) -> str:
         """Lock file that lets one capture at a time write the capture layer and its state."""
         return self.path(CAPTURE_STATE_DIR, EXPORT_LEASE_FILE)
+
+    def capture_signature(self, day: date) -> str | None:
+        """A digest of what the captures hold for ``day`` (its `_captures.json` and attachment index):
+        it changes whenever a capture adds a response or an attachment. None: nothing captured."""
+        digest = hashlib.sha256()
+        found = False
+        for path in (
+            self.capture_manifest_path(day),
+            self.attachment_index_path(Dataset.RAW_MESSAGE_CAPTURE, day),
+        ):
+            try:
+                with self.fs.open(path, "rb") as handle:
+                    digest.update(handle.read())
+                found = True
+            except FileNotFoundError:
+                pass
+            digest.update(b"\0")
+        return digest.hexdigest()[:32] if found else None
+
+    def messages_built_from_path(self, day: date) -> str:
+        return self.path(MESSAGES_BUILT_FROM_DIR, f"date={day.isoformat()}.json")
+
+    def messages_built_from(self, day: date) -> str | None:
+        """The capture signature the day's message tables were last built with (None: none)."""
+        try:
+            value = self.read_json(self.messages_built_from_path(day))
+        except FileNotFoundError:
+            return None
+        return value.get("capture_signature") if isinstance(value, dict) else None
+
+    def record_messages_built_from(self, day: date, signature: str | None) -> None:
+        """Written after the day's message tables: what captures they include."""
+        self.write_json(self.messages_built_from_path(day), {"capture_signature": signature})

@@ -22,7 +22,7 @@ from rc_pipeline.settings import MessageStoreSettings, PipelineSettings
 from rc_pipeline.storage import ArchiveStorage
 
 from ..lookback import lookback_run_request, partitions_to_archive
-from ..names import DAILY_MESSAGE_SCHEDULE, MESSAGE_EXPORT_SENSOR
+from ..names import DAILY_MESSAGE_SCHEDULE, MESSAGE_DAY_TAG, MESSAGE_EXPORT_SENSOR
 from ..resources import ArchiveResource, RingCentralResource
 
 # Dagster re-launches a failed download run this many times by itself (needs run retries enabled
@@ -125,6 +125,7 @@ def build_export_sensor(
                         "rc_pipeline/export_task": entry.task_id or "",
                         "rc_pipeline/export_state": entry.state,
                         "dagster/max_retries": RUN_MAX_RETRIES,
+                        MESSAGE_DAY_TAG: entry.partition,
                     },
                 )
             )
@@ -188,7 +189,7 @@ def build_message_schedule(job: dg.JobDefinition | Any, config: PipelineSettings
                 if covered:
                     context.log.info(f"{key} not exported again: {why}")
                     continue
-            requests.append(lookback_run_request("messages-", key, keys[-1], tick))
+            requests.append(lookback_run_request("messages-", key, keys[-1], tick, MESSAGE_DAY_TAG))
         return requests
 
     return daily_message_archive

@@ -18,11 +18,13 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from rc_pipeline.message_store.capture import CaptureReport, capture_messages, full_sync_start
+from rc_pipeline.message_store.capture import capture_messages, full_sync_start
+from rc_pipeline.message_store.captured import days_behind_message_captures
+from rc_pipeline.message_store.export_state import LeaseBusy
 from rc_pipeline.settings import PipelineSettings
-from rc_pipeline.storage import ArchiveStorage, Dataset
+from rc_pipeline.storage import ArchiveStorage
 
-from ..names import MESSAGE_CAPTURE_SENSOR
+from ..names import MESSAGE_CAPTURE_SENSOR, MESSAGE_DAY_TAG
 from ..resources import ArchiveResource, RingCentralResource
 
 # With capture within minutes off, the sensor only looks whether the daily capture is due.
@@ -56,11 +58,18 @@ def daily_capture_due(last_capture: str | None, now: datetime, config: PipelineS
     return datetime.fromisoformat(last_capture) < due_at
 
 
-def days_to_rebuild(storage: ArchiveStorage, report: CaptureReport, first_day: date) -> list[date]:
-    """Days the capture added to whose message tables already exist (the others are built as usual)."""
-    return sorted(
-        d for d in report.days if d >= first_day and storage.exists(storage.parquet_path(Dataset.MESSAGES, d))
-    )
+def rebuild_requests(storage: ArchiveStorage, first_day: date) -> list[dg.RunRequest]:
+    """A rebuild of every archived day whose tables do not include all its captures yet (from the
+    archive, not from this tick's capture: nothing captured is left out of a table for good)."""
+    return [
+        dg.RunRequest(
+            # The capture signature names the request: the same state is requested once.
+            run_key=f"capture:{day.isoformat()}:{signature}",
+            partition_key=day.isoformat(),
+            tags={"rc_pipeline/capture_signature": signature, MESSAGE_DAY_TAG: day.isoformat()},
+        )
+        for day, signature in sorted(days_behind_message_captures(storage, first_day).items())
+    ]
 
 
 def build_capture_sensor(
@@ -92,22 +101,41 @@ def build_capture_sensor(
         cursor = read_capture_cursor(context.cursor)
         now = datetime.now(UTC)
         last = cursor.get("last_capture")
+        storage = archive.storage()
         if not minutes and not daily_capture_due(last, now, config):
+            pending = rebuild_requests(storage, first_day)
+            if pending:
+                return dg.SensorResult(run_requests=pending)
             return dg.SkipReason(
                 "capture within minutes is off (set RC_CAPTURE_MINUTES to turn it on); the daily capture "
                 f"runs at {config.schedule_hour:02d}:00 {config.timezone}"
                 + (f", last one at {last}" if last else "")
             )
-        storage = archive.storage()
-        report = capture_messages(
-            ringcentral.get_client(),
-            storage,
-            timezone=config.timezone,
-            full_sync_from=full_sync_start(now, config.timezone, config.lookback_days, first_day),
-            progress=context.log.info,
-            now=now,
-            attachment_seconds=TICK_ATTACHMENT_SECONDS,
-        )
+        try:
+            report = capture_messages(
+                ringcentral.get_client(),
+                storage,
+                timezone=config.timezone,
+                full_sync_from=full_sync_start(now, config.timezone, config.lookback_days, first_day),
+                progress=context.log.info,
+                now=now,
+                attachment_seconds=TICK_ATTACHMENT_SECONDS,
+                # A capture still running (a tick that outlived its timeout) is not waited for.
+                lease_wait_seconds=0.0,
+            )
+        except LeaseBusy as exc:
+            pending = rebuild_requests(storage, first_day)
+            if pending:
+                return dg.SensorResult(run_requests=pending)
+            return dg.SkipReason(f"another capture is still running ({exc})")
+        except Exception:
+            # Tokens stored before the failure are safe: what they captured is requested below on the
+            # next tick, from the archive. The failure itself is shown with its cause.
+            pending = rebuild_requests(storage, first_day)
+            if pending:
+                context.log.exception("capture failed; requesting the rebuilds already due")
+                return dg.SensorResult(run_requests=pending)
+            raise
         if report.attachments_pending or report.failed_extensions:
             context.log.warning(
                 "capture incomplete, retried next time: "
@@ -121,14 +149,7 @@ def build_capture_sensor(
             },
             sort_keys=True,
         )
-        requests = [
-            dg.RunRequest(
-                run_key=f"capture-{report.stamp}-{day.isoformat()}",
-                partition_key=day.isoformat(),
-                tags={"rc_pipeline/capture": report.stamp},
-            )
-            for day in days_to_rebuild(storage, report, first_day)
-        ]
+        requests = rebuild_requests(storage, first_day)
         if not requests:
             return dg.SensorResult(
                 skip_reason=f"captured, no archived day to rebuild: {report.summary()}", cursor=new_cursor
