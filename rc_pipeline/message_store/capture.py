@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -221,6 +221,9 @@ def _sync_extension(
             return _incremental(client, extension_id, state, now, report)
         except SyncRequired:
             report.full_sync_required.append(extension_id)
+            # The chain is broken from now on, whether or not the full sync below succeeds: the days
+            # fetched before now are no longer vouched for (the schedule exports them again).
+            save_state(storage, replace(state, chain_started_at=now.astimezone(UTC).isoformat()))
     body, raw = _call(client, extension_id, report, sync_type="FSync", date_from=full_sync_from)
     report.full_syncs += 1
     info = _sync_info(body, extension_id)
@@ -253,10 +256,13 @@ def _incremental(
         token = _token(info, extension_id)
         if not (info.get("olderRecordsExist") and body.get("records")):
             break
+    # Changes left unread (RingCentral still says older ones exist): the chain has a gap, and only what
+    # is fetched from now on is vouched for.
+    gap = bool(info.get("olderRecordsExist"))
     new_state = SyncState(
         extension_id=extension_id,
         sync_token=token,
-        chain_started_at=state.chain_started_at,
+        chain_started_at=now.astimezone(UTC).isoformat() if gap else state.chain_started_at,
         date_from=state.date_from,
         last_sync_at=now.astimezone(UTC).isoformat(),
         sync_time=info.get("syncTime") or state.sync_time,

@@ -5,7 +5,8 @@ after a day was first archived (read status, deletions, transcriptions). An expo
 part of the message store (Heavy requests: the task, its polls, the archive list, every zip), and
 message-sync (Light) reports exactly those changes. A lookback day is therefore exported again only
 when the capture cannot vouch for it: some mailbox has no unbroken sync chain reaching back before
-the day's last fetch, or its last sync is older than `STALE_AFTER` (the capture stopped). The
+the day's last fetch (a MSG-333 or a sync that left older changes unread restarts the chain), or its
+last sync is older than `STALE_AFTER` (today's capture did not run). The
 lookback stays the safety net for every such case.
 """
 
@@ -19,8 +20,10 @@ from rc_pipeline.message_store.capture import load_state
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.transform.columns import parse_iso
 
-# The capture runs at least once a day (at the daily schedule): a chain not synced for longer is stale.
-STALE_AFTER = timedelta(hours=26)
+# The daily capture runs a quarter of an hour before the message schedule (and every RC_CAPTURE_MINUTES
+# when set): a chain not synced within two hours of the schedule missed today's capture, and what
+# changed since its last sync is seen by nobody; the day is exported again.
+STALE_AFTER = timedelta(hours=2)
 
 
 def last_daily_fetch(storage: ArchiveStorage, day: DayWindow) -> datetime | None:

@@ -183,9 +183,12 @@ def build_message_schedule(job: dg.JobDefinition | Any, config: PipelineSettings
         requests = []
         for key in keys:
             if key != keys[-1]:
-                covered, why = capture_vouches_for(
-                    storage, day_window(date.fromisoformat(key), config.timezone), now
-                )
+                try:
+                    covered, why = capture_vouches_for(
+                        storage, day_window(date.fromisoformat(key), config.timezone), now
+                    )
+                except Exception as exc:  # an unreadable state never costs a day its export
+                    covered, why = False, f"coverage unreadable: {type(exc).__name__}: {exc}"
                 if covered:
                     context.log.info(f"{key} not exported again: {why}")
                     continue
