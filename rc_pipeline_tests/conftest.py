@@ -14,6 +14,18 @@ from rc_pipeline.simulator import FaultConfig, RunningSimulator, SimulatorConfig
 SMALL_ACCOUNT = dict(extensions=8, days=3, calls_per_day=40, messages_per_day=3, rate_limit_scale=0.02)
 
 
+@pytest.fixture(autouse=True)
+def _dagster_state_storage_reset() -> Iterator[None]:
+    """Each test starts without a current Dagster state storage. A Dagster context left open by a test
+    (an instance entered through a sensor or schedule context) leaves one pointing at its instance,
+    and once that instance is collected every later definitions load fails with "undefined
+    DagsterInstance weakref", far from the test that caused it."""
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    yield
+    _current_storage.set(None)
+
+
 @pytest.fixture
 def make_simulator() -> Iterator[Callable[..., RunningSimulator]]:
     """Factory: make_simulator(**config_overrides) starts a simulator, stopped after the test."""

@@ -96,10 +96,10 @@ def test_sensor_skips_with_a_reason_when_capture_is_off(simulator, tmp_path):
         sensor = defs.resolve_sensor_def(MESSAGE_CAPTURE_SENSOR)
         assert sensor.minimum_interval_seconds == 15 * 60
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-        context = dg.build_sensor_context(
+        with dg.build_sensor_context(
             instance=instance, cursor=cursor, resources=dict(defs.resources), definitions=defs
-        )
-        result = sensor(context)
+        ) as context:
+            result = sensor(context)
     reason = result.skip_message if isinstance(result, dg.SkipReason) else None
     assert reason and "RC_CAPTURE_MINUTES" in reason and "off" in reason
     assert not any(e.path.endswith("/message-sync") for e in simulator.request_log)
@@ -436,10 +436,10 @@ def test_capture_sensor_captures_and_rebuilds_the_archived_days_it_added_to(
         assert sensor.minimum_interval_seconds == 300
 
         def tick(cursor: str | None) -> dg.SensorResult:
-            context = dg.build_sensor_context(
+            with dg.build_sensor_context(
                 instance=instance, cursor=cursor, resources=dict(defs.resources), definitions=defs
-            )
-            result = sensor(context)
+            ) as context:
+                result = sensor(context)
             assert isinstance(result, dg.SensorResult), result
             return result
 
