@@ -150,11 +150,6 @@ def account_is_hipaa(client: RingCentralClient, progress: Callable[[str], None])
     return read_hipaa(client, progress) is not False
 
 
-# A recording is skipped as deleted only this long after its computed deadline: RingCentral deletes
-# in batches, and a recording it still holds must never be written off on an estimate.
-PAST_DEADLINE_GRACE = timedelta(days=1)
-
-
 def _unfetched_row(ref: RecordingRef, status: str, why: str) -> dict[str, Any]:
     return {
         "recording_id": ref.recording_id,
@@ -210,15 +205,15 @@ def archive_recordings(
         # (Without a budget every one is tried, as ever.)
         hipaa = None if deadline_days else read_hipaa(client, progress)
         # Deadlines are stated with the earlier reading (unknown: HIPAA's 30 days); a recording is
-        # written off only with the flag actually read (unknown: 90 days) and a day's grace after it.
+        # written off only with the flag actually read (unknown: 90 days), never on a guess. Past its
+        # deadline it is not requested: in a budget-bound run a 404 would spend a download another
+        # recording needs before its own deadline.
         days = deadline_days or recording_retention_days(hipaa is not False)
         skip_after = timedelta(days=deadline_days or recording_retention_days(bool(hipaa)))
         moment = now or datetime.now(UTC)
         dated = [(ref, start_of(ref) + timedelta(days=days) if has_deadline(ref) else None) for ref in todo]
         written_off = {
-            ref.recording_id
-            for ref in todo
-            if has_deadline(ref) and start_of(ref) + skip_after + PAST_DEADLINE_GRACE <= moment
+            ref.recording_id for ref in todo if has_deadline(ref) and start_of(ref) + skip_after <= moment
         }
         gone = [(ref, dl) for ref, dl in dated if dl is not None and ref.recording_id in written_off]
         alive = [d for d in dated if d[0].recording_id not in written_off]
