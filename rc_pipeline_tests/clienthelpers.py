@@ -50,3 +50,19 @@ class RecordingTransport:
 
     def close(self) -> None:
         self.inner.close()
+
+
+def point_env_at_simulator(monkeypatch: Any, sim: Any, **extra: str) -> None:
+    """Set the RC_* connection variables to a running simulator (plus ``extra``, e.g. RC_TIMEZONE), and
+    clear the legacy password-grant and lookback ones, as a user's .env pointing at it would."""
+    for key, value in {
+        "RC_SERVER_URL": sim.base_url,
+        "RC_MEDIA_URL": sim.media_url,
+        "RC_CLIENT_ID": sim.client_id,
+        "RC_CLIENT_SECRET": sim.client_secret,
+        "RC_JWT": sim.jwt,
+        **extra,
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in ("RC_USERNAME", "RC_PASSWORD", "RC_EXTENSION", "RC_LOOKBACK_DAYS"):
+        monkeypatch.delenv(key, raising=False)

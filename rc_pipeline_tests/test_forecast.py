@@ -17,6 +17,7 @@ from rc_pipeline.forecast import (
 )
 from rc_pipeline.plan import GroupLimit, Volume, format_plan, make_plan
 from rc_pipeline.risk.rules import recording_deadline
+from rc_pipeline_tests.clienthelpers import point_env_at_simulator
 
 D0 = date(2026, 1, 1)
 
@@ -159,17 +160,7 @@ def test_plan_prints_the_forecast():
 
 def test_plan_command_reads_the_hipaa_deadline(make_simulator, monkeypatch, capsys):
     sim = make_simulator(calls_per_day=30, hipaa=True)
-    for key, value in {
-        "RC_SERVER_URL": sim.base_url,
-        "RC_MEDIA_URL": sim.media_url,
-        "RC_CLIENT_ID": sim.client_id,
-        "RC_CLIENT_SECRET": sim.client_secret,
-        "RC_JWT": sim.jwt,
-        "RC_TIMEZONE": "UTC",
-    }.items():
-        monkeypatch.setenv(key, value)
-    for key in ("RC_USERNAME", "RC_PASSWORD", "RC_EXTENSION", "RC_LOOKBACK_DAYS"):
-        monkeypatch.delenv(key, raising=False)
+    point_env_at_simulator(monkeypatch, sim, RC_TIMEZONE="UTC")
     end = datetime.now(UTC).date() - timedelta(days=1)
     args = ["plan", "--start", (end - timedelta(days=1)).isoformat(), "--end", end.isoformat(), "--json"]
     assert cli_main(args) == 0
@@ -213,18 +204,7 @@ def test_listing_path_forecasts_fax_and_voicemail_attachments_on_the_medium_budg
 
 def test_plan_command_on_the_listing_path_counts_attachments(make_simulator, monkeypatch, capsys):
     sim = make_simulator(calls_per_day=20, messages_per_day=4, extensions=6, retention_period=30)
-    for key, value in {
-        "RC_SERVER_URL": sim.base_url,
-        "RC_MEDIA_URL": sim.media_url,
-        "RC_CLIENT_ID": sim.client_id,
-        "RC_CLIENT_SECRET": sim.client_secret,
-        "RC_JWT": sim.jwt,
-        "RC_TIMEZONE": "UTC",
-        "RC_MESSAGE_SOURCE": "listing",
-    }.items():
-        monkeypatch.setenv(key, value)
-    for key in ("RC_USERNAME", "RC_PASSWORD", "RC_EXTENSION", "RC_LOOKBACK_DAYS"):
-        monkeypatch.delenv(key, raising=False)
+    point_env_at_simulator(monkeypatch, sim, RC_TIMEZONE="UTC", RC_MESSAGE_SOURCE="listing")
     end = datetime.now(UTC).date() - timedelta(days=1)
     args = ["plan", "--start", (end - timedelta(days=1)).isoformat(), "--end", end.isoformat(), "--json"]
     assert cli_main(args) == 0

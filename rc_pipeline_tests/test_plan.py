@@ -22,7 +22,7 @@ from rc_pipeline.plan import (
 )
 from rc_pipeline.ringcentral import InvalidRequest, RingCentralClient, RingCentralSettings
 from rc_pipeline.ringcentral.throttle import DEFAULT_LIMITS, RateLimit, Throttler, floor_seconds
-from rc_pipeline_tests.clienthelpers import RecordingTransport, client_for
+from rc_pipeline_tests.clienthelpers import RecordingTransport, client_for, point_env_at_simulator
 
 STANDARD = {
     "Heavy": GroupLimit(10, 60.0, True),
@@ -212,17 +212,7 @@ def test_plan_takes_the_announced_limits_from_the_client_throttle(make_simulator
 
 def test_plan_command_prints_the_plan(make_simulator, monkeypatch, capsys):
     sim = make_simulator(calls_per_day=30)
-    for key, value in {
-        "RC_SERVER_URL": sim.base_url,
-        "RC_MEDIA_URL": sim.media_url,
-        "RC_CLIENT_ID": sim.client_id,
-        "RC_CLIENT_SECRET": sim.client_secret,
-        "RC_JWT": sim.jwt,
-        "RC_TIMEZONE": "UTC",
-    }.items():
-        monkeypatch.setenv(key, value)
-    for key in ("RC_USERNAME", "RC_PASSWORD", "RC_EXTENSION", "RC_LOOKBACK_DAYS"):
-        monkeypatch.delenv(key, raising=False)
+    point_env_at_simulator(monkeypatch, sim, RC_TIMEZONE="UTC")
     end = datetime.now(UTC).date() - timedelta(days=1)
     args = ["plan", "--start", (end - timedelta(days=1)).isoformat(), "--end", end.isoformat()]
     assert cli_main(args) == 0

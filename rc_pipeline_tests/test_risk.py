@@ -19,6 +19,7 @@ from rc_pipeline.risk.rules import CountLimits
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.transform.extensions import extensions_table
 from rc_pipeline.transform.recordings import has_deadline, recordings_referenced
+from rc_pipeline_tests.clienthelpers import point_env_at_simulator
 from rc_pipeline_tests.controlhelpers import client_for
 from rc_pipeline_tests.messagehelpers import window_of
 from rc_pipeline_tests.pipelinehelpers import (
@@ -243,19 +244,14 @@ def test_the_daily_asset_and_check_and_the_cli_report_the_same(make_simulator, t
     assert {i["day"] for i in stored["not_archived"]} == {d.isoformat() for d in days if d != day}
 
     # The CLI prints the same as of the same moment, and exits 1.
-    env = {
-        "RC_SERVER_URL": sim.base_url,
-        "RC_MEDIA_URL": sim.media_url,
-        "RC_CLIENT_ID": sim.client_id,
-        "RC_CLIENT_SECRET": sim.client_secret,
-        "RC_JWT": sim.jwt,
-        "RC_ARCHIVE_ROOT": str(tmp_path),
-        "RC_TIMEZONE": TZ,
-        "RC_START_DATE": days[0].isoformat(),
-        "RC_THROTTLE_DIR": "none",
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    point_env_at_simulator(
+        monkeypatch,
+        sim,
+        RC_ARCHIVE_ROOT=str(tmp_path),
+        RC_TIMEZONE=TZ,
+        RC_START_DATE=days[0].isoformat(),
+        RC_THROTTLE_DIR="none",
+    )
     at = stored["now"]
     assert risk_command(["--json", "--at", at]) == 1
     printed = json.loads(capsys.readouterr().out)

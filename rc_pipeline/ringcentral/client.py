@@ -255,26 +255,14 @@ class RingCentralClient:
         view: str = "Detailed",
     ) -> Page:
         """`extract_sync_call_log` with the answer's bytes as received (`Page.raw`), for the raw layer."""
-        if sync_type not in ("FSync", "ISync"):
-            raise ValueError(f"sync_type must be FSync or ISync, got {sync_type!r}")
         if view not in CALL_LOG_VIEWS:
             raise ValueError(f"view must be one of {CALL_LOG_VIEWS}, got {view!r}")
-        params: dict[str, Any] = {"syncType": sync_type, "view": view}
-        if sync_type == "ISync":
-            if not sync_token:
-                raise ValueError("ISync needs the syncToken of the previous extract-sync")
-            if record_count is not None or date_from is not None:
-                raise ValueError("ISync takes neither record_count nor date_from (the token fixes them)")
-            params["syncToken"] = sync_token
-        else:
-            if record_count is not None:
-                if not 1 <= record_count <= EXTRACT_SYNC_MAX_RECORDS:
-                    raise ValueError(
-                        f"record_count must be 1..{EXTRACT_SYNC_MAX_RECORDS}, got {record_count}"
-                    )
-                params["recordCount"] = record_count
-            if date_from is not None:
-                params["dateFrom"] = iso_utc(date_from)
+        params = {
+            **_sync_params(
+                "extract-sync", sync_type, sync_token, date_from, record_count, EXTRACT_SYNC_MAX_RECORDS
+            ),
+            "view": view,
+        }
         response = self.session.request("GET", f"{self.account}/call-log-extract-sync", params=params)
         try:
             body = response.json()
@@ -402,22 +390,7 @@ class RingCentralClient:
         record_count: int | None = None,
     ) -> tuple[dict[str, Any], bytes]:
         """`message_sync`, with the body's bytes as received beside it (the capture keeps those)."""
-        if sync_type not in ("FSync", "ISync"):
-            raise ValueError(f"sync_type must be FSync or ISync, got {sync_type!r}")
-        params: dict[str, Any] = {"syncType": sync_type}
-        if sync_type == "ISync":
-            if not sync_token:
-                raise ValueError("ISync needs the syncToken of the previous message-sync")
-            if record_count is not None or date_from is not None:
-                raise ValueError("ISync takes neither record_count nor date_from (the token fixes them)")
-            params["syncToken"] = sync_token
-        else:
-            if record_count is not None:
-                if record_count < 1:
-                    raise ValueError(f"record_count must be at least 1, got {record_count}")
-                params["recordCount"] = record_count
-            if date_from is not None:
-                params["dateFrom"] = iso_utc(date_from)
+        params = _sync_params("message-sync", sync_type, sync_token, date_from, record_count, None)
         response = self.session.request("GET", f"{self._ext(extension_id)}/message-sync", params=params)
         body = response.json()
         if not isinstance(body, dict):
@@ -531,6 +504,36 @@ class RingCentralClient:
         size = archive.get("size")
         kwargs.setdefault("expected_size", int(size) if size is not None else None)
         return download_to_file(self.session, uri, dest, **kwargs)
+
+
+def _sync_params(
+    what: str,
+    sync_type: str,
+    sync_token: str | None,
+    date_from: datetime | None,
+    record_count: int | None,
+    max_records: int | None,
+) -> dict[str, Any]:
+    """Query of a sync endpoint (extract-sync, message-sync): FSync from `date_from` with at most
+    `record_count` records, or ISync after `sync_token`, which fixes everything else."""
+    if sync_type not in ("FSync", "ISync"):
+        raise ValueError(f"sync_type must be FSync or ISync, got {sync_type!r}")
+    params: dict[str, Any] = {"syncType": sync_type}
+    if sync_type == "ISync":
+        if not sync_token:
+            raise ValueError(f"ISync needs the syncToken of the previous {what}")
+        if record_count is not None or date_from is not None:
+            raise ValueError("ISync takes neither record_count nor date_from (the token fixes them)")
+        params["syncToken"] = sync_token
+        return params
+    if record_count is not None:
+        if record_count < 1 or (max_records is not None and record_count > max_records):
+            bounds = f"1..{max_records}" if max_records is not None else "at least 1"
+            raise ValueError(f"record_count must be {bounds}, got {record_count}")
+        params["recordCount"] = record_count
+    if date_from is not None:
+        params["dateFrom"] = iso_utc(date_from)
+    return params
 
 
 def _explicit_ids(ids: Sequence[int | str], limit: int) -> list[str]:
