@@ -29,10 +29,9 @@ from pathlib import Path
 
 from bench.common import Result, simulator_settings
 from rc_pipeline.apispec import match_operation
-from rc_pipeline.calls.captured import pages_of_day, rebuildable_days
+from rc_pipeline.calls.captured import build_day_tables, days_behind_captures
 from rc_pipeline.calls.changes import capture_call_changes
 from rc_pipeline.calls.recordings import archive_recordings
-from rc_pipeline.calls.tables import write_calls_and_legs
 from rc_pipeline.days import day_window
 from rc_pipeline.plan import EXPORT_REQUESTS_PER_TASK, call_log_pages
 from rc_pipeline.ringcentral import RingCentralClient
@@ -115,8 +114,7 @@ def _list_day(client: RingCentralClient, storage: ArchiveStorage, day: date) -> 
 
 
 def _build_day(client: RingCentralClient, storage: ArchiveStorage, day: date) -> None:
-    window = day_window(day, TZ)
-    write_calls_and_legs(pages_of_day(storage, window), day, storage)
+    build_day_tables(storage, day_window(day, TZ))
     archive_recordings(client, storage, day, lambda _m: None)
 
 
@@ -192,7 +190,8 @@ def run_strategy(
                     )
                     changed = result.records
                     listed_only = _verified(storage, archived)
-                    for day in rebuildable_days(storage, result.changed_days, archived[0], yesterday):
+                    # What the sensor requests: listed days whose tables lack their newest capture.
+                    for day in sorted(days_behind_captures(storage, archived[0], yesterday)):
                         _build_day(client, storage, day)
                     if n:
                         tally.late_recordings += len(_verified(storage, archived) - listed_only)

@@ -10,10 +10,9 @@ from urllib.parse import parse_qs
 import dagster as dg
 import pytest
 
-from rc_pipeline.calls.captured import pages_of_day
+from rc_pipeline.calls.captured import build_day_tables
 from rc_pipeline.calls.changes import SyncState, capture_call_changes
 from rc_pipeline.calls.recordings import archive_recordings
-from rc_pipeline.calls.tables import write_calls_and_legs
 from rc_pipeline.days import day_window
 from rc_pipeline.defs.build import build_definitions
 from rc_pipeline.defs.calls.capture import pass_due
@@ -57,7 +56,7 @@ def _list_and_build(client, storage: ArchiveStorage, day: date) -> None:
 
 
 def _rebuild(client, storage: ArchiveStorage, day: date) -> None:
-    write_calls_and_legs(pages_of_day(storage, day_window(day, TZ)), day, storage)
+    build_day_tables(storage, day_window(day, TZ))
     archive_recordings(client, storage, day, lambda _m: None)
 
 

@@ -4,8 +4,7 @@ from collections.abc import Iterable, Iterator
 
 import dagster as dg
 
-from rc_pipeline.calls.captured import pages_of_day
-from rc_pipeline.calls.tables import write_calls_and_legs
+from rc_pipeline.calls.captured import build_day_tables
 from rc_pipeline.ringcentral import Page
 from rc_pipeline.storage import Dataset
 
@@ -96,10 +95,7 @@ def build_call_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinitio
         day = window.day
         storage = archive.storage()
         # The day's listings plus everything extract-sync captured for it: no request to RingCentral.
-        # Noted before reading: a capture landing meanwhile leaves the day behind, to be rebuilt again.
-        latest_capture = storage.latest_call_change(day)
-        stats = write_calls_and_legs(pages_of_day(storage, window), day, storage)
-        storage.record_calls_built_from(day, latest_capture)
+        stats = build_day_tables(storage, window)
         calls = storage.read_parquet(Dataset.CALLS, day)
         legs = storage.read_parquet(Dataset.CALL_LEGS, day)
         yield dg.MaterializeResult(
