@@ -243,6 +243,52 @@ def test_incoming_download_then_publish_remote():
     storage.fs.rm(storage.root, recursive=True)
 
 
+def test_remote_writes_upload_the_final_key_once_with_the_put_arguments():
+    """On an object store every write is one upload of the final key, carrying the storage's put
+    arguments (Object Lock); a write that fails uploads nothing, and no temp key is ever created."""
+    storage = ArchiveStorage(f"memory://rc-direct-{uuid.uuid4().hex}")
+    storage.put_kwargs = {"ObjectLockMode": "GOVERNANCE"}
+    uploads: list[tuple[str, dict]] = []
+    real_put_file = storage.fs.put_file
+
+    def recording_put_file(lpath, rpath, **kwargs):
+        uploads.append((rpath, kwargs))
+        return real_put_file(lpath, rpath)
+
+    storage.fs.put_file = recording_put_file
+    created: list[str] = []
+    real_open = storage.fs.open
+
+    def recording_open(path, mode="rb", **kwargs):
+        if "w" in mode or "x" in mode:
+            created.append(path)
+        return real_open(path, mode, **kwargs)
+
+    storage.fs.open = recording_open
+    try:
+        storage.atomic_write_bytes(storage.path("a.json"), b"{}")
+        with storage.staged_file(storage.path("b.bin")) as local:
+            local.write_bytes(b"bb")
+        incoming = storage.recording_incoming_path(DAY, "7")
+        Path(incoming).write_bytes(b"RIFF")
+        storage.publish_recording(incoming, DAY, "7", "audio/wav")
+        with pytest.raises(RuntimeError), storage.atomic_open(storage.path("c.bin")) as handle:
+            handle.write(b"half")
+            raise RuntimeError("interrupted")
+        assert [path.rpartition("/")[2] for path, _ in uploads] == ["a.json", "b.bin", "7.wav"]
+        assert all(kwargs == {"ObjectLockMode": "GOVERNANCE"} for _, kwargs in uploads)
+        assert sorted(p.rpartition("/")[2] for p in storage.fs.find(storage.root)) == [
+            "7.wav",
+            "a.json",
+            "b.bin",
+        ]
+        # Only final keys were ever written (memory's put_file opens them): no temp key, no copy.
+        assert [p.rpartition("/")[2] for p in created] == ["a.json", "b.bin", "7.wav"]
+    finally:
+        del storage.fs.put_file, storage.fs.open
+        storage.fs.rm(storage.root, recursive=True)
+
+
 def test_raw_extensions_snapshot_partition(tmp_path):
     storage = ArchiveStorage(str(tmp_path))
     page = b'{"records":[{"id":1,"extensionNumber":"101"}],"paging":{"page":1}}'

@@ -1,9 +1,12 @@
 """Atomic file publication: a reader sees the old file or the new one, never a partial one.
 
 Local files are written to a sibling temp name, fsynced, then ``os.replace``d
-(atomic on POSIX within a directory). Remote fsspec files are written to a temp
-key and then moved: object stores make each PUT atomic, so the move only keeps
-half-written uploads away from the final name.
+(atomic on POSIX within a directory). Remote (object store) files are staged in a
+local temp file and then written to their final key in one upload: an object store
+publishes a PUT (or a completed multipart upload) whole or not at all, so a temp key
+and a copy would only double the traffic, and on a bucket with Object Lock leave a
+locked temp object behind. ``put_kwargs`` go with that upload (e.g. the Object Lock
+mode and retain-until date); local writes take none.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ import contextlib
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -57,6 +60,7 @@ def atomic_open(
     mode: str = "wb",
     fs: fsspec.AbstractFileSystem | None = None,
     before_publish: Callable[[], None] | None = None,
+    put_kwargs: Mapping[str, Any] | None = None,
 ) -> Iterator[IO[bytes]]:
     """Open ``path`` for writing so that it appears whole or not at all.
 
@@ -84,32 +88,55 @@ def atomic_open(
             raise
         _fsync_dir(os.path.dirname(path))
         return
-    tmp = temp_sibling(path)
+    local_tmp = _local_staging_file(path)
     try:
-        with fs.open(tmp, mode) as handle:
+        with open(local_tmp, mode) as handle:
             yield handle
         if before_publish:
             before_publish()
-        fs.mv(tmp, path)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            fs.rm(tmp)
-        raise
+        upload_whole(fs, local_tmp, path, put_kwargs)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(local_tmp)
 
 
-def atomic_write_bytes(path: str, data: bytes, fs: fsspec.AbstractFileSystem | None = None) -> None:
+def _local_staging_file(path: str) -> str:
+    fd, local_tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix="-" + path.rpartition("/")[2])
+    os.close(fd)
+    return local_tmp
+
+
+def upload_whole(
+    fs: fsspec.AbstractFileSystem, local: str, path: str, put_kwargs: Mapping[str, Any] | None = None
+) -> None:
+    """Upload the local file ``local`` to ``path`` on a remote ``fs`` as one object.
+
+    The final key is written directly: S3 makes a PUT (and a completed multipart upload) visible
+    whole or not at all, and an upload that fails is never completed, so no reader sees part of it.
+    """
+    fs.put_file(local, path, **dict(put_kwargs or {}))
+
+
+def atomic_write_bytes(
+    path: str,
+    data: bytes,
+    fs: fsspec.AbstractFileSystem | None = None,
+    put_kwargs: Mapping[str, Any] | None = None,
+) -> None:
     """Write ``data`` to ``path`` atomically (see `atomic_open`)."""
-    with atomic_open(path, "wb", fs=fs) as handle:
+    with atomic_open(path, "wb", fs=fs, put_kwargs=put_kwargs) as handle:
         handle.write(data)
 
 
 @contextlib.contextmanager
-def staged_local_file(path: str, fs: fsspec.AbstractFileSystem | None = None) -> Iterator[Path]:
+def staged_local_file(
+    path: str, fs: fsspec.AbstractFileSystem | None = None, put_kwargs: Mapping[str, Any] | None = None
+) -> Iterator[Path]:
     """Yield a local path to fill (by any writer, e.g. an HTTP download); publish it to ``path`` on success.
 
     For a local ``fs`` the staging file is a temp sibling of ``path`` so publication is one
-    ``os.replace``. For a remote ``fs`` it is a local temp file uploaded with ``put`` and then
-    moved into place. Nothing is published, and the staging file is removed, on exception.
+    ``os.replace``. For a remote ``fs`` it is a local temp file uploaded to the final key in one
+    upload (`upload_whole`). Nothing is published, and the staging file is removed, on exception.
     """
     fs = fs or _local_fs()
     if is_local(fs):
@@ -126,23 +153,21 @@ def staged_local_file(path: str, fs: fsspec.AbstractFileSystem | None = None) ->
             raise
         _fsync_dir(os.path.dirname(path))
         return
-    fd, local_tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix="-" + path.rpartition("/")[2])
-    os.close(fd)
-    remote_tmp = temp_sibling(path)
+    local_tmp = _local_staging_file(path)
     try:
         yield Path(local_tmp)
-        fs.put(local_tmp, remote_tmp)
-        fs.mv(remote_tmp, path)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            fs.rm(remote_tmp)
-        raise
+        upload_whole(fs, local_tmp, path, put_kwargs)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(local_tmp)
 
 
-def create_exclusive(path: str, data: bytes, fs: fsspec.AbstractFileSystem | None = None) -> bool:
+def create_exclusive(
+    path: str,
+    data: bytes,
+    fs: fsspec.AbstractFileSystem | None = None,
+    put_kwargs: Mapping[str, Any] | None = None,
+) -> bool:
     """Publish ``data`` at ``path`` whole, only if nothing is there yet; False when ``path`` exists.
 
     What an append-only log needs from a filesystem that cannot append: two writers racing for the
@@ -169,7 +194,7 @@ def create_exclusive(path: str, data: bytes, fs: fsspec.AbstractFileSystem | Non
             with contextlib.suppress(FileNotFoundError):
                 os.remove(tmp)
     try:
-        with fs.open(path, "xb") as handle:
+        with fs.open(path, "xb", **dict(put_kwargs or {})) as handle:
             handle.write(data)
     except FileExistsError:
         return False

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-from rc_pipeline.storage.atomic import temp_sibling
+from rc_pipeline.storage.atomic import upload_whole
 from rc_pipeline.storage.core import StorageCore
 from rc_pipeline.storage.layout import (
     DEFERRED_RECORDINGS_DIR,
@@ -98,7 +98,7 @@ class BlobPaths(StorageCore):
     ) -> str:
         """Move a downloaded recording from `recording_incoming_path` to its final path; returns it.
 
-        The file is fsynced and renamed (local) or uploaded under a temp key and moved
+        The file is fsynced and renamed (local) or uploaded to its final key in one upload
         (remote). An unusable content type raises ValueError and discards the download.
         """
         incoming = os.fspath(incoming)
@@ -110,9 +110,7 @@ class BlobPaths(StorageCore):
                 os.makedirs(os.path.dirname(final), exist_ok=True)
                 os.replace(incoming, final)
             else:
-                remote_tmp = temp_sibling(final)
-                self.fs.put(incoming, remote_tmp)
-                self.fs.mv(remote_tmp, final)
+                upload_whole(self.fs, incoming, final, self.put_kwargs)
         finally:
             self.discard_incoming(incoming)
         return final

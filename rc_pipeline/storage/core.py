@@ -39,6 +39,9 @@ class StorageCore:
         self.fs, root_path = url_to_fs(root)
         self.root = root_path.rstrip("/") or "/"
         self._warehouse_path = warehouse_path
+        # Extra arguments of every upload to an object store (the Object Lock mode and retain-until
+        # date of a WORM archive); local writes take none.
+        self.put_kwargs: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ basics
     @property
@@ -87,28 +90,28 @@ class StorageCore:
     @contextlib.contextmanager
     def atomic_open(self, path: str) -> Iterator[IO[bytes]]:
         """Binary writer that publishes ``path`` whole on success, leaves it untouched on error."""
-        with atomic_open(path, "wb", fs=self.fs) as handle:
+        with atomic_open(path, "wb", fs=self.fs, put_kwargs=self.put_kwargs) as handle:
             yield handle
 
     def atomic_write_bytes(self, path: str, data: bytes) -> None:
         """Write ``data`` to ``path`` atomically."""
-        atomic_write_bytes(path, data, fs=self.fs)
+        atomic_write_bytes(path, data, fs=self.fs, put_kwargs=self.put_kwargs)
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
         """Write ``path`` whole unless it exists (False then): see `atomic.create_exclusive`."""
-        return create_exclusive(path, data, fs=self.fs)
+        return create_exclusive(path, data, fs=self.fs, put_kwargs=self.put_kwargs)
 
     @contextlib.contextmanager
     def staged_file(self, path: str) -> Iterator[Path]:
         """Local path to fill; published to ``path`` on success (see `staged_local_file`)."""
-        with staged_local_file(path, fs=self.fs) as local:
+        with staged_local_file(path, fs=self.fs, put_kwargs=self.put_kwargs) as local:
             yield local
 
     # ------------------------------------------------------------ JSON files
     def write_json(self, path: str, value: Any) -> None:
         """Write ``value`` as stable JSON (sorted keys) atomically."""
         data = (json.dumps(value, indent=2, sort_keys=True) + "\n").encode()
-        atomic_write_bytes(path, data, fs=self.fs)
+        self.atomic_write_bytes(path, data)
 
     def read_json(self, path: str) -> Any:
         """Parse the JSON file at ``path`` (FileNotFoundError when absent)."""

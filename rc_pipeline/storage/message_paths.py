@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 
-from rc_pipeline.storage.atomic import atomic_write_bytes
 from rc_pipeline.storage.core import StorageCore
 from rc_pipeline.storage.layout import (
     ATTACHMENT_INDEX_FILE,
@@ -55,9 +54,7 @@ class MessageStorePaths(StorageCore):
 
     def write_export_task_manifest(self, day: date, manifest: ExportManifest) -> None:
         """Commit one task of ``day`` (its zips stay for good: see `committed_exports`)."""
-        atomic_write_bytes(
-            self.export_task_manifest_path(day, manifest.task_id), manifest.to_json(), fs=self.fs
-        )
+        self.atomic_write_bytes(self.export_task_manifest_path(day, manifest.task_id), manifest.to_json())
 
     def committed_exports(self, day: date) -> list[ExportManifest]:
         """Every committed export task of ``day``, oldest fetch first.
@@ -124,8 +121,8 @@ class MessageStorePaths(StorageCore):
 
     def write_export_manifest(self, day: date, manifest: ExportManifest) -> None:
         """Commit the export partition of ``day`` (write this last)."""
-        atomic_write_bytes(
-            self.raw_partition_manifest(Dataset.RAW_MESSAGE_EXPORT, day), manifest.to_json(), fs=self.fs
+        self.atomic_write_bytes(
+            self.raw_partition_manifest(Dataset.RAW_MESSAGE_EXPORT, day), manifest.to_json()
         )
 
     # ------------------------------------------------------------ message capture state

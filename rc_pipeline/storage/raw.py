@@ -131,7 +131,9 @@ class RawPartitions(StorageCore):
                 stamp = previous.fetched_at if previous else datetime.now(UTC).isoformat()
                 self.fs.mv(pages_path, self.superseded_pages_path(day, stamp, dataset))
 
-        with atomic_open(pages_path, "wb", fs=self.fs, before_publish=retract_old_manifest) as handle:
+        with atomic_open(
+            pages_path, "wb", fs=self.fs, before_publish=retract_old_manifest, put_kwargs=self.put_kwargs
+        ) as handle:
             hashing = write_page_lines(handle, pages, counts)
         manifest = RawManifest(
             window_start=iso(window_start),
@@ -234,7 +236,7 @@ class RawPartitions(StorageCore):
         Returns (bytes, sha256, responses, records).
         """
         counts: dict[str, int | None] = {"pages": 0, "received": 0, "reported": None}
-        with atomic_open(path, "wb", fs=self.fs) as handle:
+        with self.atomic_open(path) as handle:
             hashing = write_page_lines(handle, responses, counts)
         return (
             hashing.written,
