@@ -138,10 +138,10 @@ def export_minimum(sim: RunningSimulator) -> tuple[int, int]:
     return 2 * len(tasks) + parts, len(tasks)
 
 
-def _start_workers(
-    sim: RunningSimulator, specs: list[dict], workdir: Path, sizes: ApiSizes
+def start_workers(
+    sim: RunningSimulator, specs: list[dict], workdir: Path, sizes: ApiSizes, env: dict | None = None
 ) -> list[subprocess.Popen]:
-    env = bench_env()
+    env = {**bench_env(), **(env or {})}
     # The export poll interval (30 s, for real RingCentral) scales with the windows, like everything else.
     env["RC_EXPORT_POLL_SECONDS"] = str(max(1.0, 30.0 * sizes.window / 60.0))
     procs = []
@@ -179,7 +179,7 @@ def _start_workers(
     return procs
 
 
-def _go_and_wait(procs: list[subprocess.Popen], cap: float) -> tuple[float, list[dict], bool]:
+def go_and_wait(procs: list[subprocess.Popen], cap: float) -> tuple[float, list[dict], bool]:
     """Release the workers together; wait until all are done or `cap` seconds passed (then stop them).
 
     Returns (wall seconds, reports, whether every worker finished)."""
@@ -293,13 +293,13 @@ def run(workdir: Path, sizes: ApiSizes, *, log=print) -> tuple[list[Result], dic
         heavy_limit, window = limits["Heavy"]
         # Generous: 4x the Heavy floor of the minimum (plus exports) and two minutes for the rest.
         cap = 120 + 4 * (expected.call_log_pages + expected.recordings + 6 * len(days)) / heavy_limit * window
-        procs = _start_workers(
+        procs = start_workers(
             sim,
             [{"mode": "sequential", "days": day_keys, "root": str(root), "deadline_seconds": cap + 60}],
             workdir,
             sizes,
         )
-        wall, reports, _ = _go_and_wait(procs, cap)
+        wall, reports, _ = go_and_wait(procs, cap)
         failures = [f for r in reports for f in r.get("failures", [])] + [
             r["error"] for r in reports if "error" in r
         ]
@@ -345,8 +345,8 @@ def run(workdir: Path, sizes: ApiSizes, *, log=print) -> tuple[list[Result], dic
             }
             for n in range(sizes.runs)
         ]
-        procs = _start_workers(sim, specs, workdir, sizes)
-        wall, reports, finished = _go_and_wait(procs, cap)
+        procs = start_workers(sim, specs, workdir, sizes)
+        wall, reports, finished = go_and_wait(procs, cap)
         # Runs stopped at the cap report nothing: their unfinished days count as not archived, not failed.
         failures = [f for r in reports for f in r.get("failures", [])] + [
             r["error"] for r in reports if "error" in r and finished
