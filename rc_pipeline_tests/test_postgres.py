@@ -6,6 +6,8 @@ skip, saying so, only where there are none.
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import threading
 import time
@@ -17,10 +19,12 @@ import pytest
 import yaml
 
 from bench import api
+from bench.common import bench_env
 from rc_pipeline.defs.names import API_POOL, ARCHIVE_JOB, DUCKDB_POOL
 from rc_pipeline.defs.resources import instance_database_url
 from rc_pipeline.ringcentral.errors import SettingsError
 from rc_pipeline.ringcentral.pg_budget import TABLE, PostgresBudget, check_database_url
+from rc_pipeline.ringcentral.throttle import floor_seconds
 from rc_pipeline.settings import read
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline_tests import pghelpers
@@ -210,3 +214,88 @@ def test_two_archive_runs_at_once_on_a_postgres_instance(
     storage = ArchiveStorage(str(root))
     assert set(days) <= {str(p) for p in storage.list_partitions(Dataset.RECORDINGS)}
     assert not [p for p in home.rglob("*") if p.suffix in (".db", ".sqlite", ".sqlite3")]
+
+
+# -- one budget across machines ----------------------------------------------------------------------
+
+# A process of "another machine": its own throttle folder, the budget database if given, N Heavy
+# requests; the first 429 ends it.
+_SENDER = """
+import json, sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from rc_pipeline.ringcentral import RetryPolicy, RingCentralClient, RingCentralSettings
+
+spec = json.loads(sys.argv[1])
+client = RingCentralClient(
+    RingCentralSettings(**spec["settings"]),
+    throttle_dir=Path(spec["dir"]),
+    throttle_url=spec["url"],
+    retry=RetryPolicy(max_429_retries=0),  # the first 429 ends the process (exit 1)
+)
+with client:
+    client.login()
+    print("READY", flush=True)
+    sys.stdin.readline()
+    end = datetime.now(UTC)
+    for _ in range(spec["requests"]):
+        next(iter(client.iter_call_log_pages(end - timedelta(days=1), end)))
+    print(json.dumps({"429": client.stats().throttled_429}), flush=True)
+"""
+
+
+def _two_machines(sim, tmp_path: Path, url: str | None, requests: int) -> tuple[int, float, list[int]]:
+    """Two sender processes with separate throttle folders (as on two machines), released together.
+    Returns the 429s the simulator answered, the wall time and the processes' exit codes."""
+    settings = {
+        "server_url": sim.base_url,
+        "media_url": sim.media_url,
+        "client_id": sim.client_id,
+        "client_secret": sim.client_secret,
+        "jwt": sim.jwt,
+    }
+    procs = []
+    for n in range(2):
+        spec = {"settings": settings, "dir": str(tmp_path / f"machine-{n}"), "url": url, "requests": requests}
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", _SENDER, json.dumps(spec)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env=bench_env(),
+                cwd=REPO,
+            )
+        )
+    try:
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline().strip() == "READY"
+        before = len(sim.request_log.snapshot())
+        started = time.monotonic()
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("GO\n")
+            p.stdin.flush()
+        for p in procs:
+            p.wait(timeout=60)
+        wall = time.monotonic() - started
+    finally:
+        for p in procs:
+            p.kill()
+    entries = sim.request_log.snapshot()[before:]
+    return sum(e.status == 429 for e in entries), wall, [p.returncode for p in procs]
+
+
+def test_two_machines_share_one_budget_through_postgres(tmp_path, make_simulator, pg_server, pg_database):
+    """Two processes with separate throttle folders each send 20 Heavy requests at once. Through one
+    PostgreSQL budget: no 429, and no faster than the limit allows. Without it, each believes it owns
+    the whole budget: together they overrun it and RingCentral answers 429 (and a penalty)."""
+    limit, window = 10, 1.0
+    sim = make_simulator(rate_limits={"Heavy": (limit, window)}, penalty_seconds=1.0)
+    status_429, wall, codes = _two_machines(sim, tmp_path / "shared", pg_server.url(pg_database), 20)
+    assert codes == [0, 0] and status_429 == 0
+    assert wall >= floor_seconds(40, limit, window)
+
+    # Alone, each believes it owns the budget: what two machines earn today.
+    status_429, _, codes = _two_machines(sim, tmp_path / "alone", None, 20)
+    assert status_429 > 0 and 1 in codes
