@@ -1,4 +1,5 @@
-"""Scenarios 1 and 2: API efficiency against the minimum, and rate-limit utilisation with 4 runs at once.
+"""Scenarios 1 and 2: API efficiency against the minimum, and rate-limit utilisation with 4 runs at once
+(2b: the same runs split over two machines that share the budget only through PostgreSQL).
 
 The simulator runs in this process (its request log is the ground truth of what was sent); the
 pipeline runs in child processes (`bench.archive_worker`), each with its own client and throttle, all
@@ -395,6 +396,76 @@ def run(workdir: Path, sizes: ApiSizes, *, log=print) -> tuple[list[Result], dic
     context["limits"] = {g: GroupLimit(n, w, announced=True) for g, (n, w) in limits_for(sizes).items()}
     context["days"] = days
     return results, context
+
+
+def two_machines(workdir: Path, sizes: ApiSizes, *, machines: int = 2, log=print) -> list[Result]:
+    """Scenario 2 on several machines: `sizes.runs` runs at once split over `machines`, each machine
+    with its own throttle folder, so RingCentral's budget is shared only through a PostgreSQL database
+    (RC_THROTTLE_URL) started for the purpose from this machine's PostgreSQL binaries."""
+    from rc_pipeline_tests.pghelpers import LocalPostgres, find_bindir
+
+    scenario = f"2b two machines ({sizes.runs} runs on {machines}, PostgreSQL budget)"
+    bindir = find_bindir()
+    if bindir is None:
+        return [Result(scenario, "skipped", "no PostgreSQL server binaries (initdb, pg_ctl) on this machine")]
+    days = archived_days(sizes)
+    root, claims = workdir / "archive-2b", workdir / "claims-2b"
+    claims.mkdir(exist_ok=True)
+    limits = limits_for(sizes)
+    with LocalPostgres(bindir) as server, start_simulator(sim_config(sizes)) as sim:
+        url = server.url(server.create_database("rc_throttle"))
+        minimum = minimum_for(sim, days)
+        heavy_limit, window = limits["Heavy"]
+        # Stop at 1.5x the least time the minimum's Heavy requests take (plus 30 s): the target is 1.05x.
+        cap = 30 + 1.5 * (minimum.call_log_pages + minimum.recordings) / heavy_limit * window
+        specs = [
+            {
+                "mode": "queue",
+                "days": [d.isoformat() for d in days],
+                "root": str(root),
+                "claims_dir": str(claims),
+                "snapshot": n == 0,
+                "deadline_seconds": cap + 60,
+                "throttle_dir": str(workdir / f"machine-{n % machines}-throttle"),
+                "throttle_url": url,
+            }
+            for n in range(sizes.runs)
+        ]
+        procs = start_workers(sim, specs, workdir, sizes)
+        wall, reports, finished = go_and_wait(procs, cap)
+        failures = [f for r in reports for f in r.get("failures", [])] + [
+            r["error"] for r in reports if "error" in r and finished
+        ]
+        sent = count_sent(sim)
+        floor, group = _floor(sent, sizes)
+        completed = len(ArchiveStorage(str(root)).list_partitions(Dataset.RECORDINGS))
+        ratio = wall / floor
+        throttled = Counter(e.group for e in sim.request_log.snapshot() if e.status == 429)
+        log(
+            f"  {scenario}: wall {wall:.1f} s, floor {floor:.1f} s ({group}), 429s {dict(throttled)}, "
+            f"{completed}/{len(days)} days"
+        )
+        if failures:
+            log("  failures: " + "; ".join(failures[:5]))
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(claims, ignore_errors=True)
+    return [
+        Result(
+            scenario,
+            "finished before the cap (1.5 x floor + 30 s)",
+            "yes" if finished else f"no, {cap:.0f} s",
+        ),
+        Result(scenario, "days archived completely", completed, f"{len(days)}", completed == len(days)),
+        Result(scenario, "days failed", len(failures), "0", not failures),
+        Result(scenario, f"floor s ({group}: requests / limit x window)", round(floor, 1)),
+        Result(
+            scenario,
+            "wall s (GO to last run done" + ("" if finished else ", or the cap") + ")",
+            round(wall, 1),
+        ),
+        Result(scenario, "wall / floor", round(ratio, 3), "<= 1.05", ratio <= 1.05),
+        Result(scenario, "429s received (each starts a penalty)", sent.status_429, "0", sent.status_429 == 0),
+    ]
 
 
 def plan_accuracy(context: dict, *, include_messages: bool) -> list[Result]:
