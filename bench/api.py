@@ -10,6 +10,7 @@ count multiplied by `count_scale`; ratios are scale-free.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -398,22 +399,34 @@ def run(workdir: Path, sizes: ApiSizes, *, log=print) -> tuple[list[Result], dic
     return results, context
 
 
-def two_machines(workdir: Path, sizes: ApiSizes, *, machines: int = 2, log=print) -> list[Result]:
+def two_machines(
+    workdir: Path, sizes: ApiSizes, *, machines: int = 2, database_url: str | None = None, log=print
+) -> list[Result]:
     """Scenario 2 on several machines: `sizes.runs` runs at once split over `machines`, each machine
     with its own throttle folder, so RingCentral's budget is shared only through a PostgreSQL database
-    (RC_THROTTLE_URL) started for the purpose from this machine's PostgreSQL binaries."""
+    (RC_THROTTLE_URL): `database_url`, else a server started for the purpose from this machine's
+    PostgreSQL binaries."""
     from rc_pipeline_tests.pghelpers import LocalPostgres, find_bindir
 
     scenario = f"2b two machines ({sizes.runs} runs on {machines}, PostgreSQL budget)"
-    bindir = find_bindir()
-    if bindir is None:
-        return [Result(scenario, "skipped", "no PostgreSQL server binaries (initdb, pg_ctl) on this machine")]
+    with contextlib.ExitStack() as stack:
+        if database_url is None:
+            bindir = find_bindir()
+            if bindir is None:
+                return [Result(scenario, "skipped", "no PostgreSQL server binaries (initdb, pg_ctl) here")]
+            server = stack.enter_context(LocalPostgres(bindir))
+            database_url = server.url(server.create_database("rc_throttle"))
+        return _two_machines(workdir, sizes, machines, database_url, scenario, log)
+
+
+def _two_machines(
+    workdir: Path, sizes: ApiSizes, machines: int, url: str, scenario: str, log
+) -> list[Result]:
     days = archived_days(sizes)
     root, claims = workdir / "archive-2b", workdir / "claims-2b"
     claims.mkdir(exist_ok=True)
     limits = limits_for(sizes)
-    with LocalPostgres(bindir) as server, start_simulator(sim_config(sizes)) as sim:
-        url = server.url(server.create_database("rc_throttle"))
+    with start_simulator(sim_config(sizes)) as sim:
         minimum = minimum_for(sim, days)
         heavy_limit, window = limits["Heavy"]
         # Stop at 1.5x the least time the minimum's Heavy requests take (plus 30 s): the target is 1.05x.
