@@ -15,7 +15,7 @@ from rc_pipeline.ringcentral import RingCentralClient, RingCentralSettings
 from rc_pipeline.settings import SETTINGS, ArchiveSettings, read, ringcentral_settings
 from rc_pipeline.storage import ArchiveStorage
 
-_CLIENTS: dict[tuple[RingCentralSettings, Path | None], RingCentralClient] = {}
+_CLIENTS: dict[tuple[RingCentralSettings, Path | None, str | None], RingCentralClient] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
