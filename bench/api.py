@@ -1,4 +1,5 @@
-"""Scenarios 1 and 2: API efficiency against the minimum, and rate-limit utilisation with 4 runs at once.
+"""Scenarios 1 and 2: API efficiency against the minimum, and rate-limit utilisation with 4 runs at once
+(2b: the same runs split over two machines that share the budget only through PostgreSQL).
 
 The simulator runs in this process (its request log is the ground truth of what was sent); the
 pipeline runs in child processes (`bench.archive_worker`), each with its own client and throttle, all
@@ -9,6 +10,7 @@ count multiplied by `count_scale`; ratios are scale-free.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -138,10 +140,10 @@ def export_minimum(sim: RunningSimulator) -> tuple[int, int]:
     return 2 * len(tasks) + parts, len(tasks)
 
 
-def _start_workers(
-    sim: RunningSimulator, specs: list[dict], workdir: Path, sizes: ApiSizes
+def start_workers(
+    sim: RunningSimulator, specs: list[dict], workdir: Path, sizes: ApiSizes, env: dict | None = None
 ) -> list[subprocess.Popen]:
-    env = bench_env()
+    env = {**bench_env(), **(env or {})}
     # The export poll interval (30 s, for real RingCentral) scales with the windows, like everything else.
     env["RC_EXPORT_POLL_SECONDS"] = str(max(1.0, 30.0 * sizes.window / 60.0))
     procs = []
@@ -179,7 +181,7 @@ def _start_workers(
     return procs
 
 
-def _go_and_wait(procs: list[subprocess.Popen], cap: float) -> tuple[float, list[dict], bool]:
+def go_and_wait(procs: list[subprocess.Popen], cap: float) -> tuple[float, list[dict], bool]:
     """Release the workers together; wait until all are done or `cap` seconds passed (then stop them).
 
     Returns (wall seconds, reports, whether every worker finished)."""
@@ -293,13 +295,13 @@ def run(workdir: Path, sizes: ApiSizes, *, log=print) -> tuple[list[Result], dic
         heavy_limit, window = limits["Heavy"]
         # Generous: 4x the Heavy floor of the minimum (plus exports) and two minutes for the rest.
         cap = 120 + 4 * (expected.call_log_pages + expected.recordings + 6 * len(days)) / heavy_limit * window
-        procs = _start_workers(
+        procs = start_workers(
             sim,
             [{"mode": "sequential", "days": day_keys, "root": str(root), "deadline_seconds": cap + 60}],
             workdir,
             sizes,
         )
-        wall, reports, _ = _go_and_wait(procs, cap)
+        wall, reports, _ = go_and_wait(procs, cap)
         failures = [f for r in reports for f in r.get("failures", [])] + [
             r["error"] for r in reports if "error" in r
         ]
@@ -345,8 +347,8 @@ def run(workdir: Path, sizes: ApiSizes, *, log=print) -> tuple[list[Result], dic
             }
             for n in range(sizes.runs)
         ]
-        procs = _start_workers(sim, specs, workdir, sizes)
-        wall, reports, finished = _go_and_wait(procs, cap)
+        procs = start_workers(sim, specs, workdir, sizes)
+        wall, reports, finished = go_and_wait(procs, cap)
         # Runs stopped at the cap report nothing: their unfinished days count as not archived, not failed.
         failures = [f for r in reports for f in r.get("failures", [])] + [
             r["error"] for r in reports if "error" in r and finished
@@ -395,6 +397,88 @@ def run(workdir: Path, sizes: ApiSizes, *, log=print) -> tuple[list[Result], dic
     context["limits"] = {g: GroupLimit(n, w, announced=True) for g, (n, w) in limits_for(sizes).items()}
     context["days"] = days
     return results, context
+
+
+def two_machines(
+    workdir: Path, sizes: ApiSizes, *, machines: int = 2, database_url: str | None = None, log=print
+) -> list[Result]:
+    """Scenario 2 on several machines: `sizes.runs` runs at once split over `machines`, each machine
+    with its own throttle folder, so RingCentral's budget is shared only through a PostgreSQL database
+    (RC_THROTTLE_URL): `database_url`, else a server started for the purpose from this machine's
+    PostgreSQL binaries."""
+    from rc_pipeline_tests.pghelpers import LocalPostgres, find_bindir
+
+    scenario = f"2b two machines ({sizes.runs} runs on {machines}, PostgreSQL budget)"
+    with contextlib.ExitStack() as stack:
+        if database_url is None:
+            bindir = find_bindir()
+            if bindir is None:
+                return [Result(scenario, "skipped", "no PostgreSQL server binaries (initdb, pg_ctl) here")]
+            server = stack.enter_context(LocalPostgres(bindir))
+            database_url = server.url(server.create_database("rc_throttle"))
+        return _two_machines(workdir, sizes, machines, database_url, scenario, log)
+
+
+def _two_machines(
+    workdir: Path, sizes: ApiSizes, machines: int, url: str, scenario: str, log
+) -> list[Result]:
+    days = archived_days(sizes)
+    root, claims = workdir / "archive-2b", workdir / "claims-2b"
+    claims.mkdir(exist_ok=True)
+    limits = limits_for(sizes)
+    with start_simulator(sim_config(sizes)) as sim:
+        minimum = minimum_for(sim, days)
+        heavy_limit, window = limits["Heavy"]
+        # Stop at 1.5x the least time the minimum's Heavy requests take (plus 30 s): the target is 1.05x.
+        cap = 30 + 1.5 * (minimum.call_log_pages + minimum.recordings) / heavy_limit * window
+        specs = [
+            {
+                "mode": "queue",
+                "days": [d.isoformat() for d in days],
+                "root": str(root),
+                "claims_dir": str(claims),
+                "snapshot": n == 0,
+                "deadline_seconds": cap + 60,
+                "throttle_dir": str(workdir / f"machine-{n % machines}-throttle"),
+                "throttle_url": url,
+            }
+            for n in range(sizes.runs)
+        ]
+        procs = start_workers(sim, specs, workdir, sizes)
+        wall, reports, finished = go_and_wait(procs, cap)
+        failures = [f for r in reports for f in r.get("failures", [])] + [
+            r["error"] for r in reports if "error" in r and finished
+        ]
+        sent = count_sent(sim)
+        floor, group = _floor(sent, sizes)
+        completed = len(ArchiveStorage(str(root)).list_partitions(Dataset.RECORDINGS))
+        ratio = wall / floor
+        throttled = Counter(e.group for e in sim.request_log.snapshot() if e.status == 429)
+        log(
+            f"  {scenario}: wall {wall:.1f} s, floor {floor:.1f} s ({group}), 429s {dict(throttled)}, "
+            f"{completed}/{len(days)} days"
+        )
+        if failures:
+            log("  failures: " + "; ".join(failures[:5]))
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(claims, ignore_errors=True)
+    return [
+        Result(
+            scenario,
+            "finished before the cap (1.5 x floor + 30 s)",
+            "yes" if finished else f"no, {cap:.0f} s",
+        ),
+        Result(scenario, "days archived completely", completed, f"{len(days)}", completed == len(days)),
+        Result(scenario, "days failed", len(failures), "0", not failures),
+        Result(scenario, f"floor s ({group}: requests / limit x window)", round(floor, 1)),
+        Result(
+            scenario,
+            "wall s (GO to last run done" + ("" if finished else ", or the cap") + ")",
+            round(wall, 1),
+        ),
+        Result(scenario, "wall / floor", round(ratio, 3), "<= 1.05", ratio <= 1.05),
+        Result(scenario, "429s received (each starts a penalty)", sent.status_429, "0", sent.status_429 == 0),
+    ]
 
 
 def plan_accuracy(context: dict, *, include_messages: bool) -> list[Result]:

@@ -5,6 +5,10 @@ counted and several workers start together), then either runs `run_archive` over
 (scenario 1, what `rc-pipeline archive` does) or claims days one by one from a shared claims directory
 and runs the daily job for each (scenario 2: a backfill with several runs at once). It ends with one
 JSON line. A watchdog ends the process at the deadline whatever happens.
+
+Optional spec keys: "instance": "home" runs on the instance of $DAGSTER_HOME (default: an ephemeral
+one); "throttle_dir" and "throttle_url" set where the rate-limit budget is shared (as RC_THROTTLE_DIR
+and RC_THROTTLE_URL would), e.g. a folder of its own per worker as if each ran on its own machine.
 """
 
 from __future__ import annotations
@@ -41,7 +45,12 @@ def main(spec: dict) -> dict:
     from rc_pipeline.backfill import run_archive
     from rc_pipeline.definitions import build_definitions
     from rc_pipeline.defs.names import ARCHIVE_JOB, EXTENSIONS, SNAPSHOT_JOB
-    from rc_pipeline.defs.resources import ArchiveResource, RingCentralResource, close_shared_clients
+    from rc_pipeline.defs.resources import (
+        ArchiveResource,
+        RingCentralResource,
+        close_shared_clients,
+        shared_clients,
+    )
     from rc_pipeline.settings import PipelineSettings
 
     resource = RingCentralResource(
@@ -50,12 +59,13 @@ def main(spec: dict) -> dict:
         client_id=spec["client_id"],
         client_secret=spec["client_secret"],
         jwt=spec["jwt"],
+        **{key: spec[key] for key in ("throttle_dir", "throttle_url") if spec.get(key) is not None},
     )
     config = PipelineSettings(timezone="UTC", start_date=spec["days"][0], schedule_hour=2, lookback_days=2)
     defs = build_definitions(
         config, resources={"ringcentral": resource, "archive": ArchiveResource(root=spec["root"])}
     )
-    instance = dg.DagsterInstance.ephemeral()
+    instance = dg.DagsterInstance.get() if spec.get("instance") == "home" else dg.DagsterInstance.ephemeral()
     run_config = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     print("READY", flush=True)
     if sys.stdin.readline().strip() != "GO":
@@ -96,17 +106,23 @@ def main(spec: dict) -> dict:
                 if not e.passed
             ]
     seconds = time.monotonic() - started
-    client = resource.get_client()
-    stats = client.stats()
+    # The clients the runs used (one per account and budget: the runs' resource may have taken the
+    # instance's database for its budget, which this process's copy of the resource does not know).
+    stats = [client.stats() for client in shared_clients()] or [resource.get_client().stats()]
     close_shared_clients()
+    instance.dispose()
+    requests: dict[str, int] = {}
+    for s in stats:
+        for group, n in s.requests.items():
+            requests[group] = requests.get(group, 0) + n
     return {
         "seconds": seconds,
         "days": done,
         "failures": failures,
-        "client_requests": stats.requests,
-        "client_429": stats.throttled_429,
-        "client_throttle_wait_s": stats.throttle_wait_seconds,
-        "client_penalty_s": stats.penalty_seconds,
+        "client_requests": requests,
+        "client_429": sum(s.throttled_429 for s in stats),
+        "client_throttle_wait_s": sum(s.throttle_wait_seconds for s in stats),
+        "client_penalty_s": sum(s.penalty_seconds for s in stats),
     }
 
 

@@ -759,9 +759,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The same declarations as the pipeline: a lookback the schedule refuses is refused here too.
     pipeline = PipelineSettings.from_env()
     timezone = pipeline.timezone
-    throttle_dir = ArchiveSettings.from_env().throttle_dir
+    archive_settings = ArchiveSettings.from_env()
     listing = not args.no_messages and MessageStoreSettings.from_env().source == "listing"
-    with RingCentralClient(ringcentral_settings(), throttle_dir=throttle_dir) as client:
+    with RingCentralClient(
+        ringcentral_settings(),
+        throttle_dir=archive_settings.throttle_dir,
+        throttle_url=archive_settings.throttle_url,
+    ) as client:
         volume, limits = measure_volume(
             client,
             args.start,

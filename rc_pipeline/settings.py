@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rc_pipeline.ringcentral.errors import SettingsError
+from rc_pipeline.ringcentral.pg_budget import check_database_url
 from rc_pipeline.ringcentral.settings import PRODUCTION_SERVER, RingCentralSettings, check_url
 from rc_pipeline.ringcentral.shared_budget import default_state_dir
 from rc_pipeline.storage.zipsafe import ZipLimits
@@ -156,6 +157,11 @@ def parse_url(setting: Setting, raw: str) -> str:
     return check_url(setting.name, raw)
 
 
+def parse_database_url(setting: Setting, raw: str) -> str:
+    # The client's rule (and message, which never shows the value: it may hold a password).
+    return check_database_url(setting.name, raw)
+
+
 def parse_path(setting: Setting, raw: str) -> Path:
     return Path(raw).expanduser()
 
@@ -170,6 +176,7 @@ PARSERS: dict[str, Callable[[Setting, str], Any]] = {
     "timezone": parse_timezone,
     "url": parse_url,
     "path": parse_path,
+    "dburl": parse_database_url,
 }
 
 
@@ -325,6 +332,15 @@ SETTINGS: dict[str, Setting] = _declare(
         "below what the Heavy limit allows when the plan cannot keep up; unset or `none`: no limit",
         low=1,
         off_values=("", "none", "unlimited"),
+    ),
+    Setting(
+        "RC_THROTTLE_URL",
+        "dburl",
+        "archive",
+        "PostgreSQL database (`postgresql://user@host:5432/db`, [postgres] extra) holding the throttling "
+        "windows, shared by processes on every machine; leave the password out and set `PGPASSWORD`. "
+        "Unset: the Dagster instance's database when its storage is PostgreSQL, else `RC_THROTTLE_DIR`",
+        secret=True,
     ),
     # -- message store ---------------------------------------------------------------------------------
     Setting(
@@ -573,6 +589,8 @@ class ArchiveSettings:
     warehouse_path: str | None = None
     # None: this process throttles alone (no shared window with other processes).
     throttle_dir: Path | None = field(default_factory=default_state_dir)
+    # A PostgreSQL URL: the windows live there, shared across machines (precedence over throttle_dir).
+    throttle_url: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ArchiveSettings:
@@ -581,6 +599,7 @@ class ArchiveSettings:
             root=read("RC_ARCHIVE_ROOT", env),
             warehouse_path=read("RC_WAREHOUSE_PATH", env),
             throttle_dir=read("RC_THROTTLE_DIR", env),
+            throttle_url=read("RC_THROTTLE_URL", env),
         )
 
 

@@ -31,6 +31,9 @@ def archive() -> ArchiveStorage:
 @contextlib.contextmanager
 def account_client() -> Iterator[RingCentralClient]:
     """A client of the configured account; closing revokes its token."""
-    client = RingCentralClient(ringcentral_settings(), throttle_dir=ArchiveSettings.from_env().throttle_dir)
+    settings = ArchiveSettings.from_env()
+    client = RingCentralClient(
+        ringcentral_settings(), throttle_dir=settings.throttle_dir, throttle_url=settings.throttle_url
+    )
     with client:
         yield client

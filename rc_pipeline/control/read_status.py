@@ -398,7 +398,11 @@ def messages_command(argv: Sequence[str]) -> int:
             needs_client = args.execute or not ids
             client = (
                 stack.enter_context(
-                    RingCentralClient(ringcentral_settings(), throttle_dir=settings.throttle_dir)
+                    RingCentralClient(
+                        ringcentral_settings(),
+                        throttle_dir=settings.throttle_dir,
+                        throttle_url=settings.throttle_url,
+                    )
                 )
                 if needs_client
                 else None

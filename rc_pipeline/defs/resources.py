@@ -15,22 +15,45 @@ from rc_pipeline.ringcentral import RingCentralClient, RingCentralSettings
 from rc_pipeline.settings import SETTINGS, ArchiveSettings, read, ringcentral_settings
 from rc_pipeline.storage import ArchiveStorage
 
-_CLIENTS: dict[tuple[RingCentralSettings, Path | None], RingCentralClient] = {}
+_CLIENTS: dict[tuple[RingCentralSettings, Path | None, str | None], RingCentralClient] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
-def shared_client(settings: RingCentralSettings, throttle_dir: Path | None) -> RingCentralClient:
+def shared_client(
+    settings: RingCentralSettings, throttle_dir: Path | None, throttle_url: str | None = None
+) -> RingCentralClient:
     """One client per account per process.
 
     RingCentral budgets requests per user and app, and allows 5 logins a minute: every run and step in
     a process must share one token and one throttle, not log in afresh. Closed (token revoked) at exit.
     """
+    key = (settings, throttle_dir, throttle_url)
     with _CLIENTS_LOCK:
-        client = _CLIENTS.get((settings, throttle_dir))
+        client = _CLIENTS.get(key)
         if client is None:
-            client = RingCentralClient(settings, throttle_dir=throttle_dir)
-            _CLIENTS[settings, throttle_dir] = client
+            client = RingCentralClient(settings, throttle_dir=throttle_dir, throttle_url=throttle_url)
+            _CLIENTS[key] = client
         return client
+
+
+def instance_database_url(instance: dg.DagsterInstance | None) -> str | None:
+    """The PostgreSQL URL of the instance's run storage, or None when it is not PostgreSQL.
+
+    An instance on PostgreSQL is how runs spread over machines (a Kubernetes run launcher, several
+    code-location replicas), so its database is where their shared rate-limit budget belongs.
+    """
+    try:
+        from dagster_postgres import PostgresRunStorage
+    except ImportError:  # without the [postgres] extra the instance cannot be on PostgreSQL either
+        return None
+    storage = instance.run_storage if instance is not None else None
+    return storage.postgres_url if isinstance(storage, PostgresRunStorage) else None
+
+
+def shared_clients() -> list[RingCentralClient]:
+    """The clients this process holds (one per account and budget), e.g. to report their statistics."""
+    with _CLIENTS_LOCK:
+        return list(_CLIENTS.values())
 
 
 def close_shared_clients(*, revoke: bool = True) -> None:
@@ -60,8 +83,15 @@ class RingCentralResource(dg.ConfigurableResource):
     media_url: str | None = None
     # Where this machine's processes share the rate-limit budget (RC_THROTTLE_DIR; "none" = alone).
     throttle_dir: str | None = None
+    # A PostgreSQL database sharing it across machines (RC_THROTTLE_URL); unset: the instance's own
+    # database when the instance is on PostgreSQL.
+    throttle_url: str | None = None
 
     _client: RingCentralClient | None = PrivateAttr(default=None)
+    _instance_url: str | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._instance_url = instance_database_url(context.instance)
 
     def _declared(self) -> dict[str, str]:
         # The values as the variables they stand for, so the settings module checks them as it would
@@ -78,7 +108,12 @@ class RingCentralResource(dg.ConfigurableResource):
 
     def get_client(self) -> RingCentralClient:
         if self._client is None:
-            self._client = shared_client(self.settings(), read("RC_THROTTLE_DIR", self._declared()))
+            declared = self._declared()
+            self._client = shared_client(
+                self.settings(),
+                read("RC_THROTTLE_DIR", declared),
+                read("RC_THROTTLE_URL", declared) or self._instance_url,
+            )
         return self._client
 
 
@@ -107,6 +142,7 @@ CONNECTION_FIELDS = {
     "password": "RC_PASSWORD",
     "extension": "RC_EXTENSION",
     "throttle_dir": "RC_THROTTLE_DIR",
+    "throttle_url": "RC_THROTTLE_URL",
 }
 ARCHIVE_FIELDS = {"root": "RC_ARCHIVE_ROOT", "warehouse_path": "RC_WAREHOUSE_PATH"}
 

@@ -73,12 +73,19 @@ class RingCentralClient:
         throttler: Throttler | None = None,
         account_id: str = "~",
         throttle_dir: Path | None = DEFAULT_STATE_DIR,
+        throttle_url: str | None = None,
     ) -> None:
         """`throttle_dir`: where the throttling windows shared with other processes on this machine
-        live (`rc_pipeline.settings.ArchiveSettings.throttle_dir`); None throttles this client alone."""
+        live (`rc_pipeline.settings.ArchiveSettings.throttle_dir`); None throttles this client alone.
+        `throttle_url`: a PostgreSQL database holding them instead, shared with other machines."""
         self.settings = settings
         self.session = ApiSession(
-            settings, transport=transport, retry=retry, throttler=throttler, throttle_dir=throttle_dir
+            settings,
+            transport=transport,
+            retry=retry,
+            throttler=throttler,
+            throttle_dir=throttle_dir,
+            throttle_url=throttle_url,
         )
         self.account = f"/restapi/v1.0/account/{account_id}"
 

@@ -67,13 +67,16 @@ class ApiSession:
         throttler: Throttler | None = None,
         timeout: httpx.Timeout | None = None,
         throttle_dir: Path | None = DEFAULT_STATE_DIR,
+        throttle_url: str | None = None,
     ) -> None:
-        """`throttle_dir` holds the windows shared with other processes (None: throttle alone); it is
+        """`throttle_dir` holds the windows shared with other processes (None: throttle alone);
+        `throttle_url`, a PostgreSQL URL, holds them instead for processes on any machine. Both are
         ignored when a `throttler` is given, since that throttler already decided."""
         self.settings = settings
         self.retry = retry or RetryPolicy()
         self.throttler = throttler or Throttler(
             shared_dir=throttle_dir,
+            shared_url=throttle_url,
             shared_key=budget_key(
                 settings.server_url,
                 settings.client_id,

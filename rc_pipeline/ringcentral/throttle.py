@@ -17,8 +17,12 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .shared_budget import SharedWindow
+
+if TYPE_CHECKING:
+    from .pg_budget import PostgresWindow
 
 # RingCentral's documented defaults (requests per window seconds); the server's headers override them.
 DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
@@ -67,13 +71,14 @@ class GroupLimiter:
         window: float,
         *,
         clock: Callable[[], float] = time.monotonic,
-        shared: SharedWindow | None = None,
+        shared: SharedWindow | PostgresWindow | None = None,
     ) -> None:
         self.name = name
         self.limit = limit
         self.window = window
         self._clock = clock
-        # When set, the window is the one every process of this user+app shares (see shared_budget).
+        # When set, the window is the one every process of this user+app shares (see shared_budget,
+        # and pg_budget for processes on several machines).
         self._shared = shared
         self._sent: deque[float] = deque()
         self._penalty_until = 0.0
@@ -116,7 +121,7 @@ class GroupLimiter:
                 self._cond.wait(timeout=wait)
                 waited += self._clock() - now
 
-    def _acquire_shared(self, shared: SharedWindow) -> float:
+    def _acquire_shared(self, shared: SharedWindow | PostgresWindow) -> float:
         waited = 0.0
         while True:
             with self._cond:
@@ -189,6 +194,9 @@ class Throttler:
     # With both set, each group's window is shared through a file with every process of this user+app.
     shared_dir: Path | None = None
     shared_key: str | None = None
+    # With shared_key, a PostgreSQL URL: the windows live in that database, shared with every process
+    # of this user+app on any machine (it takes precedence over shared_dir).
+    shared_url: str | None = None
     _groups: dict[str, GroupLimiter] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -198,8 +206,12 @@ class Throttler:
             limiter = self._groups.get(name)
             if limiter is None:
                 limit, window = self.limits.get(name, DEFAULT_LIMITS["Heavy"])
-                shared = None
-                if self.shared_dir is not None and self.shared_key:
+                shared: SharedWindow | PostgresWindow | None = None
+                if self.shared_url and self.shared_key:
+                    from .pg_budget import shared_budget
+
+                    shared = shared_budget(self.shared_url).window(self.shared_key, name)
+                elif self.shared_dir is not None and self.shared_key:
                     shared = SharedWindow(self.shared_dir / f"{self.shared_key}-{name.lower()}.json")
                 limiter = GroupLimiter(name, limit, window, clock=self.clock, shared=shared)
                 self._groups[name] = limiter

@@ -1,0 +1,195 @@
+"""The throttling budget shared through PostgreSQL, by processes on any number of machines.
+
+The file window (shared_budget) serves the processes of one machine; runs on several machines (a
+Kubernetes run launcher, replicas of a code location) would each think they own RingCentral's whole
+budget. Here each (budget, group) is one row of one small table: its recent send times and its penalty.
+A sender locks the row (SELECT ... FOR UPDATE) in a short transaction, decides exactly as the file
+window does, and commits; every process then takes turns from one window whatever machine it runs on.
+Time is the database server's clock, the one clock all machines see (theirs may drift apart).
+
+The row is keyed by budget and group so that the limits and windows RingCentral announces
+(X-Rate-Limit-Limit/-Window) can later be stored beside the window they govern, as more columns.
+
+psycopg2 (the [postgres] extra) is imported only when a URL is given.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import SettingsError
+
+TABLE = "rc_throttle_window"
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    budget_key text NOT NULL,
+    throttle_group text NOT NULL,
+    -- Epoch seconds (database clock) of the requests sent in the last window (+ margin).
+    sent double precision[] NOT NULL DEFAULT '{{}}',
+    penalty_until double precision NOT NULL DEFAULT 0,
+    PRIMARY KEY (budget_key, throttle_group)
+)
+"""
+
+SCHEMES = ("postgresql", "postgres", "postgresql+psycopg2")
+
+
+def check_database_url(name: str, value: str) -> str:
+    """`value` as libpq takes it (`postgresql://`); SettingsError naming `name` (never the value, which
+    may hold a password) unless it is a PostgreSQL URL with a host."""
+    parts = urlsplit(value)
+    if parts.scheme not in SCHEMES or not parts.hostname:
+        raise SettingsError(
+            f"{name} (value hidden) must be a PostgreSQL URL such as postgresql://user@host:5432/db "
+            "(the password may come from PGPASSWORD)"
+        )
+    return urlunsplit(("postgresql", *parts[1:]))
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit((parts.scheme, netloc, *parts[2:]))
+
+
+def _psycopg2() -> Any:
+    try:
+        import psycopg2
+    except ImportError:
+        raise SettingsError(
+            "RC_THROTTLE_URL (a rate-limit budget in PostgreSQL) needs psycopg2: "
+            "pip install 'rc-pipeline[postgres]'"
+        ) from None
+    return psycopg2
+
+
+class PostgresBudget:
+    """One connection to the budget's database, shared by every group window of this process.
+
+    Transactions on one connection must not interleave, so the windows take turns through a lock;
+    a request holds it for a few milliseconds (three statements on a short transaction).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = check_database_url("RC_THROTTLE_URL", url)
+        self._psycopg2 = _psycopg2()
+        self._lock = threading.Lock()
+        self._conn: Any = None
+
+    def _connect(self) -> Any:
+        try:
+            conn = self._psycopg2.connect(
+                self.url, connect_timeout=10, application_name="rc-pipeline throttle"
+            )
+        except self._psycopg2.OperationalError as exc:
+            # libpq's message names host and database, never the password.
+            raise ConnectionError(f"rate-limit budget database {redacted(self.url)}: {exc}".strip()) from None
+        with conn, conn.cursor() as cur:
+            # Several processes may create the table at once; the advisory lock makes them take turns.
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (TABLE,))
+            cur.execute(_SCHEMA)
+        return conn
+
+    def transaction(self, key: str, group: str, change: Callable[[list[float], float, float], Any]) -> Any:
+        """Run `change(sent, penalty_until, now)` on the locked row; it returns (result, sent,
+        penalty_until) and the row is written back before the lock is released."""
+        with self._lock:
+            for attempt in (1, 2):
+                if self._conn is None or self._conn.closed:
+                    self._conn = self._connect()
+                try:
+                    return self._locked(key, group, change)
+                except (self._psycopg2.OperationalError, self._psycopg2.InterfaceError):
+                    # A dropped connection (server restart, idle timeout): one fresh try, then fail.
+                    self._close()
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
+
+    def _locked(self, key: str, group: str, change: Callable) -> Any:
+        conn = self._conn
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                f"INSERT INTO {TABLE} (budget_key, throttle_group) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (key, group),
+            )
+            cur.execute(
+                f"SELECT sent, penalty_until FROM {TABLE} "
+                "WHERE budget_key = %s AND throttle_group = %s FOR UPDATE",
+                (key, group),
+            )
+            sent, penalty_until = cur.fetchone()
+            # The clock is read after the lock is granted: a wait for the lock must not age `now`.
+            cur.execute("SELECT extract(epoch FROM clock_timestamp())::double precision")
+            (now,) = cur.fetchone()
+            result, new_sent, new_penalty = change(list(sent), float(penalty_until), float(now))
+            if new_sent != sent or new_penalty != penalty_until:
+                cur.execute(
+                    f"UPDATE {TABLE} SET sent = %s, penalty_until = %s "
+                    f"WHERE budget_key = %s AND throttle_group = %s",
+                    (new_sent, new_penalty, key, group),
+                )
+            return result
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # already broken; a new connection follows
+                pass
+            self._conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def window(self, key: str, group: str) -> PostgresWindow:
+        return PostgresWindow(self, key, group)
+
+
+class PostgresWindow:
+    """A group's window in PostgreSQL, with the file window's interface and decisions (take, penalize)."""
+
+    def __init__(self, budget: PostgresBudget, key: str, group: str) -> None:
+        self.budget, self.key, self.group = budget, key, group
+
+    def take(self, limit: int, window: float, margin: float, *, commit: bool = True) -> float:
+        """Seconds to wait before a request may go; 0 means it may go now (and, with commit, is counted)."""
+
+        def decide(sent: list[float], penalty_until: float, now: float) -> tuple[float, list[float], float]:
+            if now < penalty_until:
+                return penalty_until - now, sent, penalty_until
+            recent = sorted(t for t in sent if t > now - window - margin)
+            if len(recent) >= limit:
+                return recent[-limit] + window + margin - now, recent, penalty_until
+            if commit:
+                recent.append(now)
+            return 0.0, recent, penalty_until
+
+        return self.budget.transaction(self.key, self.group, decide)
+
+    def penalize(self, seconds: float) -> None:
+        def extend(sent: list[float], penalty_until: float, now: float) -> tuple[None, list[float], float]:
+            return None, sent, max(penalty_until, now + seconds)
+
+        self.budget.transaction(self.key, self.group, extend)
+
+
+_BUDGETS: dict[str, PostgresBudget] = {}
+_BUDGETS_LOCK = threading.Lock()
+
+
+def shared_budget(url: str) -> PostgresBudget:
+    """One connection per database per process, whatever number of clients use it."""
+    with _BUDGETS_LOCK:
+        budget = _BUDGETS.get(url)
+        if budget is None:
+            budget = _BUDGETS[url] = PostgresBudget(url)
+        return budget
