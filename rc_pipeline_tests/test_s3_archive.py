@@ -56,6 +56,22 @@ def damage_in_place(endpoint, bucket: str, key: str) -> None:
 
 
 @pytest.fixture
+def s3_calls(monkeypatch) -> list[tuple[str, str | None]]:
+    """Every S3 operation this process sends through s3fs, as (operation, key)."""
+    import s3fs
+
+    calls: list[tuple[str, str | None]] = []
+    original = s3fs.S3FileSystem._call_s3
+
+    async def recording(self, method, *args, **kwargs):
+        calls.append((method, kwargs.get("Key")))
+        return await original(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_call_s3", recording)
+    return calls
+
+
+@pytest.fixture
 def local_temp(tmp_path, monkeypatch) -> Path:
     """This process's temp directory, private to the test: where downloads and extractions wait
     before their upload to the bucket (so what is left there afterwards can be checked)."""
@@ -88,7 +104,7 @@ def calls_table(ids: list[int], day: date) -> pa.Table:
 
 # ---------------------------------------------------------------- the whole path, as a user runs it
 def test_archive_verify_warehouse_and_query_on_s3(
-    s3, make_simulator, tmp_path, local_temp, monkeypatch, capsys
+    s3, s3_calls, make_simulator, tmp_path, local_temp, monkeypatch, capsys
 ):
     sim = make_simulator(
         calls_per_day=12,
@@ -120,6 +136,11 @@ def test_archive_verify_warehouse_and_query_on_s3(
     summary = capsys.readouterr().out
     objects = bucket_objects(s3, bucket)
     assert temp_objects(objects) == [], "a temp object reached the bucket"
+    # Every object was written once, directly under its final key: no copy of a temp object.
+    operations = {operation for operation, _ in s3_calls}
+    assert not operations & {"copy_object", "upload_part_copy"}, sorted(operations)
+    written = [key for operation, key in s3_calls if operation in ("put_object", "complete_multipart_upload")]
+    assert set(objects) <= set(written)
     assert our_local_leftovers(local_temp) == [], "a staged file was left on the local disk"
     recordings = sorted(k for k in objects if k.startswith("archive/recordings/"))
     attachments = sorted(k for k in objects if k.startswith("archive/message_store/content/"))
