@@ -301,3 +301,35 @@ def test_an_exclusive_create_on_s3_has_exactly_one_winner(s3):
     assert create_exclusive(path, b"third\n", fs=racers[1]) is False
     assert create_exclusive(f"{bucket}/audit/000002.json", b"fourth\n", fs=racers[1]) is True
     assert racers[0].cat_file(path) == b"first\n"
+
+
+# ---------------------------------------------------------------- a differing re-fetch on S3
+def test_a_differing_refetch_on_s3_keeps_the_old_pages_by_a_server_side_copy(s3, s3_calls):
+    from rc_pipeline.transform.sample_records import call_log_page, sample_call_record
+
+    bucket = s3.make_bucket()
+    storage = ArchiveStorage(f"s3://{bucket}/archive")
+    start = datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC)
+
+    def fetch(*indexes: int) -> bytes:
+        return call_log_page([sample_call_record(i, DAY, 1) for i in indexes], 1, 1000, None)
+
+    storage.write_raw_call_log(
+        DAY, [fetch(0, 1, 2)], start, start + timedelta(days=1), "2026-03-03T02:00:00+00:00"
+    )
+    old = storage.fs.cat_file(storage.raw_pages_path(DAY))
+    s3_calls.clear()
+    storage.write_raw_call_log(
+        DAY, [fetch(0, 2)], start, start + timedelta(days=1), "2026-03-04T02:00:00+00:00"
+    )
+
+    (superseded,) = storage.superseded_pages_paths(DAY)
+    assert storage.fs.cat_file(superseded) == old, "the earlier fetch was not kept byte for byte"
+    assert storage.read_manifest(DAY).records_received == 2
+    assert len(list(storage.read_raw_pages(DAY, all_fetches=True))) == 2
+    # The old object is copied by S3 itself to its final name and the current key overwritten by one
+    # upload: no temp object, no delete of the page file.
+    pages_key = storage.raw_pages_path(DAY).split("/", 1)[1]
+    assert ("copy_object", superseded.split("/", 1)[1]) in s3_calls
+    assert ("delete_object", pages_key) not in s3_calls
+    assert temp_objects(bucket_objects(s3, bucket)) == []
