@@ -265,6 +265,14 @@ def test_the_warehouse_reads_s3_through_the_archives_filesystem_and_downloads_no
     finally:
         connection.close()
 
+    # A connection of the analyst's own to the same file, open meanwhile, does not get in the way.
+    own = duckdb.connect(storage.warehouse_path, read_only=True)
+    try:
+        for _ in range(2):  # the filesystem registered by the first query stays with the open file
+            assert query(storage.warehouse_path, "SELECT count(*) FROM calls", storage)[1] == [(4,)]
+    finally:
+        own.close()
+
     # Without the archive's filesystem the same view fails at once, naming the extension it would
     # need: with autoloading off DuckDB tries no download (there is no network here to try).
     bare = connect(storage.warehouse_path, read_only=True)

@@ -18,8 +18,10 @@ import duckdb
 from rc_pipeline.storage import ArchiveStorage
 
 # Parquet, JSON and ICU (time zones) are linked into DuckDB's Python package: nothing the
-# warehouse runs needs an extension from the network.
-NO_EXTENSION_DOWNLOADS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+# warehouse runs needs an extension from the network. Set once connected rather than passed as
+# connect-time config: DuckDB refuses a second connection to a file already open in the process
+# with another config (a notebook's own `duckdb.connect` beside `query`).
+NO_EXTENSION_DOWNLOADS = ("SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false")
 
 
 def connect(
@@ -30,11 +32,25 @@ def connect(
     ``storage`` is needed when the archive is remote (the views read it by URL); a local archive
     is read by path and needs none.
     """
-    connection = duckdb.connect(str(path), read_only=read_only, config=dict(NO_EXTENSION_DOWNLOADS))
+    connection = duckdb.connect(str(path), read_only=read_only)
     try:
-        if storage is not None and not storage.is_local:
+        for statement in NO_EXTENSION_DOWNLOADS:
+            connection.execute(statement)
+        if storage is not None and not storage.is_local and not _registered(connection, storage):
             connection.register_filesystem(storage.fs)
     except BaseException:
         connection.close()
         raise
     return connection
+
+
+def _registered(connection: duckdb.DuckDBPyConnection, storage: ArchiveStorage) -> bool:
+    """Whether the database already has a filesystem for the archive's protocol.
+
+    Registration belongs to the open database, not to one connection: while another connection in
+    this process keeps the file open (an earlier `query` under a notebook's connection), the
+    filesystem registered then is still there, and registering again is refused.
+    """
+    protocol = storage.fs.protocol
+    name = protocol if isinstance(protocol, str) else protocol[0]
+    return name in connection.list_filesystems()
