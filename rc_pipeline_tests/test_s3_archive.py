@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pyarrow as pa
 import pytest
 
 from rc_pipeline.cli import main
+from rc_pipeline.defs.resources import close_shared_clients
 from rc_pipeline.ringcentral.download import part_path
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.storage.atomic import create_exclusive
@@ -72,6 +74,14 @@ def s3_calls(monkeypatch) -> list[tuple[str, str | None]]:
 
 
 @pytest.fixture
+def own_clients() -> Iterator[None]:
+    """The CLI's shared RingCentral clients, closed after the test (their simulator stops with it)."""
+    close_shared_clients()
+    yield
+    close_shared_clients()
+
+
+@pytest.fixture
 def local_temp(tmp_path, monkeypatch) -> Path:
     """This process's temp directory, private to the test: where downloads and extractions wait
     before their upload to the bucket (so what is left there afterwards can be checked)."""
@@ -104,7 +114,7 @@ def calls_table(ids: list[int], day: date) -> pa.Table:
 
 # ---------------------------------------------------------------- the whole path, as a user runs it
 def test_archive_verify_warehouse_and_query_on_s3(
-    s3, s3_calls, make_simulator, tmp_path, local_temp, monkeypatch, capsys
+    s3, s3_calls, own_clients, make_simulator, tmp_path, local_temp, monkeypatch, capsys
 ):
     sim = make_simulator(
         calls_per_day=12,
