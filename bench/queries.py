@@ -243,18 +243,19 @@ def run(workdir: Path, *, days: int, calls_per_day: int, repeats: int, log=print
     t0 = time.monotonic()
     rows, _ = generate(root, days, calls_per_day)
     log(f"  generated {rows:,} calls over {days} days in {time.monotonic() - t0:.0f} s")
-    stats = build_warehouse(ArchiveStorage(str(root)))
+    storage = ArchiveStorage(str(root))
+    stats = build_warehouse(storage)
     log(f"  warehouse built in {stats.seconds:.1f} s: {stats.row_counts}")
     results = [
         Result(scenario, "calls in warehouse", stats.row_counts["calls"]),
         Result(scenario, "call legs in warehouse", stats.row_counts["call_legs"]),
     ]
     for name, sql in QUERIES.items():
-        query(stats.path, sql)  # warm-up: file cache and DuckDB's first plan
+        query(stats.path, sql, storage)  # warm-up: file cache and DuckDB's first plan
         times = []
         for _ in range(repeats):
             started = time.perf_counter()
-            _, out = query(stats.path, sql)
+            _, out = query(stats.path, sql, storage)
             times.append(time.perf_counter() - started)
         warm = median(times)
         log(f"  {name}: {len(out)} rows, median {warm:.3f} s, max {max(times):.3f} s")

@@ -93,7 +93,9 @@ def _query(argv: list[str]) -> int:
     from rc_pipeline.demo import render_table
     from rc_pipeline.warehouse import query
 
-    path = args.warehouse or archive_storage_from_env().warehouse_path
+    # The archive the views read: a remote one is reached through its own filesystem (see connect).
+    storage = archive_storage_from_env()
+    path = args.warehouse or storage.warehouse_path
     if not os.path.exists(path):
         print(
             f"rc-pipeline query: no warehouse at {path}; run `rc-pipeline archive` (or `make demo`) first",
@@ -101,9 +103,17 @@ def _query(argv: list[str]) -> int:
         )
         return 2
     try:
-        columns, rows = query(path, args.sql)
+        columns, rows = query(path, args.sql, storage)
     except duckdb.Error as exc:
         print(f"rc-pipeline query: {exc}", file=sys.stderr)
+        if "httpfs" in str(exc):
+            # The views read an object store this process was not pointed at: nothing is downloaded
+            # to reach it, the archive's own filesystem is used instead.
+            print(
+                "rc-pipeline query: the warehouse reads an archive on an object store; set RC_ARCHIVE_ROOT "
+                "to that archive (and its AWS_* credentials/endpoint) so its filesystem can be used",
+                file=sys.stderr,
+            )
         return 2
     print(render_table(columns, rows, limit=args.limit))
     print(f"({len(rows)} rows)")

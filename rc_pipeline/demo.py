@@ -76,10 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     from rc_pipeline.storage import ArchiveStorage
     from rc_pipeline.warehouse import query
 
-    path = ArchiveStorage(args.root).warehouse_path
+    storage = ArchiveStorage(args.root)
+    path = storage.warehouse_path
     print(f'\nWarehouse: {path}  (try: rc-pipeline query "SELECT * FROM calls LIMIT 5")')
     for title, sql in EXAMPLE_QUERIES.items():
-        columns, rows = query(path, sql)
+        columns, rows = query(path, sql, storage)
         print(f"\n{title}:\n  {sql}")
         print(render_table(columns, rows))
     return 1 if any(s.failures for s in summaries) else 0

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -439,10 +440,14 @@ def test_write_parquet_failure_keeps_the_previous_table(any_storage, monkeypatch
 def test_export_lease_and_attachment_staging_paths(any_storage):
     root = any_storage.root
     assert any_storage.export_lease_path() == f"{root}/state/message_store_export/.lease"
-    assert (
-        any_storage.attachment_staging_dir("0123abcd")
-        == f"{root}/message_store/content/.tmp-extract-0123abcd"
-    )
+    # Locally a rename away from the content tree; for a remote root on this machine, so the archive
+    # only ever receives final objects.
+    staging = any_storage.attachment_staging_dir("0123abcd")
+    if any_storage.is_local:
+        assert staging == f"{root}/message_store/content/.tmp-extract-0123abcd"
+    else:
+        assert staging.startswith(tempfile.gettempdir() + "/") and staging.endswith("/.tmp-extract-0123abcd")
+        assert staging != ArchiveStorage("memory://another-root").attachment_staging_dir("0123abcd")
     token = uuid.uuid4().hex
     assert any_storage.attachment_staging_dir(token).endswith(f"/.tmp-extract-{token}")
     with pytest.raises(ValueError):

@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from rc_pipeline.storage import ArchiveStorage, Dataset
+from rc_pipeline.storage import ArchiveStorage, Dataset, atomic_open
 from rc_pipeline.storage.zipsafe import (
     UnsafeZipEntry,
     ZipLimits,
@@ -219,9 +219,10 @@ def extract_attachments(
 ) -> Extraction:
     """Copy every attachment found in the zips to its archive path, all or nothing.
 
-    Every entry is first extracted (streamed, size-capped, CRC-checked by zipfile) into a
-    ``.tmp-`` staging directory; only when all of them came out whole are they moved into the
-    live content tree. A damaged entry therefore leaves no new or overwritten attachment behind.
+    Every entry is first extracted (streamed, size-capped, CRC-checked by zipfile) into a local
+    ``.tmp-`` staging directory; only when all of them came out whole are they published to the
+    live content tree (a rename locally, one upload of each final key on an object store). A
+    damaged entry therefore leaves no new or overwritten attachment behind.
     """
     result = Extraction()
     pairs, result.unmatched_entries, result.matched_by_folder = match_content(contents)
@@ -239,7 +240,7 @@ def extract_attachments(
             )
             temp = storage.staged_attachment_path(staging, message_id, attachment_id)
             label = f"archive part {entry.part} ({paths[entry.part].rpartition('/')[2]})"
-            with storage.atomic_open(temp) as out:
+            with atomic_open(temp) as out:
                 size, sha256 = copy_entry(
                     archives[entry.part], entry.info, out, label, limits.max_total_bytes
                 )
@@ -247,13 +248,10 @@ def extract_attachments(
                 (attachment_key(message_id, attachment_id), temp, target, ArchivedFile(target, size, sha256))
             )
         for key, temp, target, archived in staged:
-            storage.fs.makedirs(target.rpartition("/")[0], exist_ok=True)
-            storage.fs.mv(temp, target)
+            storage.publish_staged_attachment(temp, target)
             result.index[key] = archived
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            if storage.exists(staging):
-                storage.fs.rm(staging, recursive=True)
+        storage.remove_attachment_staging(staging)
     return result
 
 

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from datetime import date
@@ -86,10 +87,7 @@ class BlobPaths(StorageCore):
         if self.is_local:
             directory = self.path(RECORDINGS_DIR, day_dirs(partition_date))
         else:
-            root_key = hashlib.sha256(self.url(self.root).encode()).hexdigest()[:16]
-            directory = os.path.join(
-                tempfile.gettempdir(), "rc-pipeline-incoming", root_key, day_dirs(partition_date)
-            )
+            directory = os.path.join(self._local_work_dir("rc-pipeline-incoming"), day_dirs(partition_date))
         os.makedirs(directory, exist_ok=True)
         return os.path.join(directory, name)
 
@@ -131,15 +129,41 @@ class BlobPaths(StorageCore):
         return self.path(MESSAGE_CONTENT_DIR, day_dirs(partition_date), message, f"{attachment}.{ext}")
 
     def attachment_staging_dir(self, token: str) -> str:
-        """Directory to extract one export's attachments into before they are moved into place.
+        """Local directory to extract one export's attachments into before they are published.
 
-        It sits under the content tree so each move is a rename on the same filesystem, and its
-        dot name keeps readers away. ``token`` (e.g. a uuid hex) keeps concurrent extractions apart.
+        Local roots: under the content tree, so each publication is a rename on the same filesystem,
+        with a dot name that keeps readers away. Remote roots: a local temp directory, so the archive
+        only ever receives final objects (one upload each, `publish_staged_attachment`), never a
+        temp key. ``token`` (e.g. a uuid hex) keeps concurrent extractions apart.
         """
-        return self.path(
-            MESSAGE_CONTENT_DIR, f"{TEMP_PREFIX}extract-{safe_name(str(token), 'staging token')}"
-        )
+        name = f"{TEMP_PREFIX}extract-{safe_name(str(token), 'staging token')}"
+        if self.is_local:
+            return self.path(MESSAGE_CONTENT_DIR, name)
+        return os.path.join(self._local_work_dir("rc-pipeline-staging"), name)
 
     def staged_attachment_path(self, staging_dir: str, message_id: int, attachment_id: int) -> str:
         """Where one attachment waits inside ``staging_dir`` until every entry came out whole."""
         return f"{staging_dir}/{int(message_id)}-{int(attachment_id)}"
+
+    def publish_staged_attachment(self, staged: str, target: str) -> None:
+        """Put a staged attachment (a complete local file) at its archive path ``target``.
+
+        A rename for local roots; for remote ones one upload of the final key with this archive's put
+        arguments (e.g. its Object Lock retention), after which the local copy is removed.
+        """
+        if self.is_local:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.replace(staged, target)
+            return
+        upload_whole(self.fs, staged, target, self.put_kwargs)
+        os.remove(staged)
+
+    def remove_attachment_staging(self, staging_dir: str) -> None:
+        """Drop a staging directory and whatever an interrupted extraction left in it."""
+        shutil.rmtree(staging_dir, ignore_errors=True)
+
+    def _local_work_dir(self, purpose: str) -> str:
+        """A local directory of this machine for files on their way to a remote archive, one per root
+        (two archives on one machine never share one)."""
+        root_key = hashlib.sha256(self.url(self.root).encode()).hexdigest()[:16]
+        return os.path.join(tempfile.gettempdir(), purpose, root_key)

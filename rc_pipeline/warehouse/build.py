@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from rc_pipeline.storage import ArchiveStorage, Dataset
@@ -23,6 +22,7 @@ from rc_pipeline.transform.schemas import (
     MESSAGES_SCHEMA,
     RECORDINGS_MANIFEST_SCHEMA,
 )
+from rc_pipeline.warehouse.connect import connect
 from rc_pipeline.warehouse.views import LATEST_EXTENSIONS_SQL, MART_SQL, MESSAGE_MART_SQL, parquet_view_sql
 
 # View name -> (dataset it reads, explicit schema). Extensions are read as their history;
@@ -119,7 +119,7 @@ def build_warehouse(
     counts: dict[str, int] = {}
     message_counts: dict[str, int] = {}
     try:
-        connection = duckdb.connect(str(temp))
+        connection = connect(temp, storage)
         try:
             for view, (dataset, schema) in DATASET_VIEWS.items():
                 glob = _glob_if_any(storage, dataset)

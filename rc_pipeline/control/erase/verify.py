@@ -64,7 +64,9 @@ def _warehouse_holds(storage: ArchiveStorage, extension_id: int) -> bool:
         return False
     for name in (*MESSAGE_VIEWS, *MESSAGE_MART_SQL):
         try:
-            _, rows = query(path, f'SELECT count(*) FROM "{name}" WHERE extension_id = {int(extension_id)}')
+            _, rows = query(
+                path, f'SELECT count(*) FROM "{name}" WHERE extension_id = {int(extension_id)}', storage
+            )
         except Exception:
             return True
         if rows and rows[0][0]:
