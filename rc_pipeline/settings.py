@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from rc_pipeline.ringcentral.errors import SettingsError
 from rc_pipeline.ringcentral.settings import PRODUCTION_SERVER, RingCentralSettings, check_url
 from rc_pipeline.ringcentral.shared_budget import default_state_dir
+from rc_pipeline.storage.worm import MODES as WORM_MODES
+from rc_pipeline.storage.worm import WormPolicy
 from rc_pipeline.storage.zipsafe import ZipLimits
 
 MESSAGE_SOURCES = ("export", "listing")
@@ -326,6 +328,27 @@ SETTINGS: dict[str, Setting] = _declare(
         low=1,
         off_values=("", "none", "unlimited"),
     ),
+    Setting(
+        "RC_WORM_MODE",
+        "choice",
+        "archive",
+        "WORM records: every record the archive writes lands under S3 Object Lock in this mode "
+        "(`governance`: a privileged principal may still shorten or lift it; `compliance`: nobody can, "
+        "not even the account root) until `RC_WORM_RETAIN_DAYS` after it was written. Needs an `s3://` "
+        "root on a bucket created with Object Lock; unset: off",
+        default_text="off",
+        choices=WORM_MODES,
+        off_values=("", "off", "none"),
+    ),
+    Setting(
+        "RC_WORM_RETAIN_DAYS",
+        "int",
+        "archive",
+        "days each record stays locked after it is written (2190 = FINRA's 6 years); required with "
+        "`RC_WORM_MODE`",
+        low=1,
+        high=36_500,
+    ),
     # -- message store ---------------------------------------------------------------------------------
     Setting(
         "RC_MESSAGE_SOURCE",
@@ -573,6 +596,35 @@ class ArchiveSettings:
     warehouse_path: str | None = None
     # None: this process throttles alone (no shared window with other processes).
     throttle_dir: Path | None = field(default_factory=default_state_dir)
+    # RC_WORM_MODE / RC_WORM_RETAIN_DAYS: None = records are written without Object Lock.
+    worm_mode: str | None = None
+    worm_retain_days: int | None = None
+
+    def __post_init__(self) -> None:
+        # Both or neither: a mode without days cannot date a lock, and days without a mode would look
+        # like WORM while writing nothing locked.
+        if self.worm_mode and self.worm_retain_days is None:
+            raise SettingsError(
+                f"RC_WORM_RETAIN_DAYS is required when RC_WORM_MODE={self.worm_mode}: how many days each "
+                "record stays locked (e.g. 2190 for 6 years)"
+            )
+        if self.worm_retain_days is not None and not self.worm_mode:
+            raise SettingsError(
+                f"RC_WORM_RETAIN_DAYS={self.worm_retain_days} has no effect without RC_WORM_MODE "
+                "(governance or compliance): set both, or neither"
+            )
+        if self.worm_mode and "://" not in self.root:
+            raise SettingsError(
+                f"RC_WORM_MODE={self.worm_mode} needs an S3 archive root (RC_ARCHIVE_ROOT=s3://bucket/prefix), "
+                f"not the local path RC_ARCHIVE_ROOT={self.root!r}: Object Lock is an object-store feature"
+            )
+
+    @property
+    def worm(self) -> WormPolicy | None:
+        """The Object Lock every record is written with, or None when WORM is off."""
+        if not self.worm_mode or self.worm_retain_days is None:
+            return None
+        return WormPolicy(self.worm_mode, self.worm_retain_days)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ArchiveSettings:
@@ -581,6 +633,8 @@ class ArchiveSettings:
             root=read("RC_ARCHIVE_ROOT", env),
             warehouse_path=read("RC_WAREHOUSE_PATH", env),
             throttle_dir=read("RC_THROTTLE_DIR", env),
+            worm_mode=read("RC_WORM_MODE", env),
+            worm_retain_days=read("RC_WORM_RETAIN_DAYS", env),
         )
 
 

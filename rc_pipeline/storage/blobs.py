@@ -110,7 +110,7 @@ class BlobPaths(StorageCore):
                 os.makedirs(os.path.dirname(final), exist_ok=True)
                 os.replace(incoming, final)
             else:
-                upload_whole(self.fs, incoming, final, self.put_kwargs)
+                upload_whole(self.fs, incoming, final, self.put_kwargs_for(final))
         finally:
             self.discard_incoming(incoming)
         return final

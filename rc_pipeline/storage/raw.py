@@ -129,10 +129,14 @@ class RawPartitions(StorageCore):
                 previous is None or previous.sha256 != hashing.digest.hexdigest()
             ):
                 stamp = previous.fetched_at if previous else datetime.now(UTC).isoformat()
-                self.fs.mv(pages_path, self.superseded_pages_path(day, stamp, dataset))
+                self.move(pages_path, self.superseded_pages_path(day, stamp, dataset))
 
         with atomic_open(
-            pages_path, "wb", fs=self.fs, before_publish=retract_old_manifest, put_kwargs=self.put_kwargs
+            pages_path,
+            "wb",
+            fs=self.fs,
+            before_publish=retract_old_manifest,
+            put_kwargs=self.put_kwargs_for(pages_path),
         ) as handle:
             hashing = write_page_lines(handle, pages, counts)
         manifest = RawManifest(
