@@ -11,18 +11,26 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from rc_pipeline.control import audit, legal_hold
+from rc_pipeline.control.erase import ErasureRetained, execute_erasure, plan_erasure
+from rc_pipeline.control.inventory import NOT_LOCKED, archived_recordings
+from rc_pipeline.control.purge import PurgeRequest, execute_purge, plan_purge
+from rc_pipeline.days import day_window
 from rc_pipeline.defs.build import build_definitions
 from rc_pipeline.defs.resources import ArchiveResource, close_shared_clients, simulator_resources
 from rc_pipeline.ringcentral.errors import SettingsError
 from rc_pipeline.settings import ArchiveSettings, PipelineSettings
-from rc_pipeline.storage import ArchiveStorage
+from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.storage.worm import WormError, WormPolicy
+from rc_pipeline.verification import CALL_CHECKS, MESSAGE_CHECKS, verify_day
 from rc_pipeline_tests.conftest import SMALL_ACCOUNT
+from rc_pipeline_tests.controlhelpers import client_for
 from rc_pipeline_tests.messagehelpers import snapshot_extensions
 from rc_pipeline_tests.pipelinehelpers import archive_day, message_settings, run_messages, yesterday
 from rc_pipeline_tests.s3helpers import s3, s3_server  # noqa: F401
 
 RETAIN_DAYS = 30
+OPERATOR = "test-operator"
 MODE = "governance"
 # Small: every object is a round trip to the S3 server (and a HEAD more for its lock check).
 TINY = dict(extensions=3, calls_per_day=8, messages_per_day=3)
@@ -157,3 +165,116 @@ def test_worm_on_a_bucket_without_object_lock_fails_before_writing(s3):  # noqa:
     with pytest.raises(WormError, match="does not have Object Lock enabled"):
         resource.storage()
     assert every_object(s3.client(), bucket) == []
+
+
+# ------------------------------------------------------------------ on the archived day, in this order
+
+
+def test_verify_names_a_file_written_without_the_lock(worm_archive):
+    storage, day, client, bucket = (worm_archive[k] for k in ("storage", "day", "client", "bucket"))
+    window = day_window(day, "UTC")
+    locked = verify_day(storage, window, [*CALL_CHECKS, *MESSAGE_CHECKS])
+    assert locked.passed, locked.describe()
+    assert locked.outcomes["call_records_locked"].metadata["files"] > 5
+    # A file dropped into the day by anything that does not lock (an operator's copy, a second writer).
+    stray = storage.path(Dataset.RAW_CALL_LOG.value, f"date={day.isoformat()}", "copied-by-hand.json")
+    ArchiveStorage(worm_archive["root"]).atomic_write_bytes(stray, b"{}")
+    try:
+        verdict = verify_day(storage, window, CALL_CHECKS)
+        outcome = verdict.outcomes["call_records_locked"]
+        assert not outcome.passed
+        relative = storage.relative(stray)
+        assert outcome.metadata["not_locked"] == [
+            f"{relative}: no lock, expected GOVERNANCE for {RETAIN_DAYS} days"
+        ]
+        # The rest of the day is as it was: only the lock check fails.
+        assert [n for n, o in verdict.outcomes.items() if not o.passed] == ["call_records_locked"]
+    finally:
+        # Unlocked, so S3 lets it go: the day is whole again for the tests below.
+        _, key, _ = storage.fs.split_path(stray)
+        for version in client.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", []):
+            client.delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
+        storage.fs.invalidate_cache()
+
+
+def legal_hold_of(client, bucket: str, key: str) -> str:
+    return client.get_object_legal_hold(Bucket=bucket, Key=key)["LegalHold"]["Status"]
+
+
+def test_a_hold_sets_the_s3_legal_hold_and_release_clears_it_when_no_other_hold_covers(worm_archive):
+    storage, day, client, bucket = (worm_archive[k] for k in ("storage", "day", "client", "bucket"))
+    recording = archived_recordings(storage, day, ())[0]
+    assert recording.extension_id is not None
+    key = storage.relative(recording.files[0].path)
+    scope = dict(extensions=[recording.extension_id], start=day, end=day, types=["Recording"])
+    first, change = legal_hold.place(storage, reason="matter 1", operator=OPERATOR, **scope)
+    prefix = storage.root.split("/", 1)[1] + "/"
+    assert key in change.on and not change.failed
+    # The day's raw pages and manifest hold the recording's call too.
+    raw_manifest = storage.relative(storage.raw_manifest_path(day, Dataset.RAW_CALL_LOG))
+    assert raw_manifest in change.on
+    assert legal_hold_of(client, bucket, prefix + key) == "ON"
+    assert legal_hold_of(client, bucket, prefix + raw_manifest) == "ON"
+    # Objects no hold covers are left alone: a message's table.
+    messages_table = storage.relative(storage.parquet_path(Dataset.MESSAGES, day))
+    assert messages_table not in change.on
+    second, _ = legal_hold.place(storage, reason="matter 2", operator=OPERATOR, **scope)
+    _, released = legal_hold.release(storage, first.id, reason="settled", operator=OPERATOR)
+    assert released.off == [] and legal_hold_of(client, bucket, prefix + key) == "ON"
+    _, released = legal_hold.release(storage, second.id, reason="settled", operator=OPERATOR)
+    assert key in released.off and raw_manifest in released.off
+    assert legal_hold_of(client, bucket, prefix + key) == "OFF"
+    assert legal_hold_of(client, bucket, prefix + raw_manifest) == "OFF"
+    actions = [e.action for e in audit.read_entries(storage)]
+    assert actions.count("s3_legal_hold") == 4
+
+
+def test_erasure_refuses_locked_objects_and_changes_nothing(worm_archive):
+    storage, day, sim, client, bucket = (
+        worm_archive[k] for k in ("storage", "day", "sim", "client", "bucket")
+    )
+    extension_id = storage.read_parquet(Dataset.MESSAGES, day).column("extension_id").to_pylist()[0]
+    with client_for(sim) as rc:
+        plan = plan_erasure(storage, rc, extension_id, tz="UTC")
+        assert plan.retained and "GOVERNANCE until" in plan.retained[0]
+        assert "REFUSED: records retention overrides erasure" in plan.describe()
+        versions = client.list_object_versions(Bucket=bucket)
+        trail = len(audit.read_entries(storage))
+        sim.request_log.clear()
+        with pytest.raises(ErasureRetained) as refused:
+            execute_erasure(storage, rc, plan, operator=OPERATOR, rebuild_warehouse=False)
+    message = str(refused.value)
+    until = (datetime.now(UTC) + timedelta(days=RETAIN_DAYS)).date().isoformat()
+    assert (
+        f"is under S3 Object Lock (GOVERNANCE until {until}): records retention overrides erasure" in message
+    )
+    assert "nothing was deleted at the source or changed in the archive" in message
+    assert not [e for e in sim.request_log if e.method in ("DELETE", "PUT", "PATCH")]
+    after = client.list_object_versions(Bucket=bucket)
+    assert after.get("Versions") == versions.get("Versions") and not after.get("DeleteMarkers")
+    assert len(audit.read_entries(storage)) == trail
+
+
+def test_purge_refuses_a_source_item_whose_archive_copy_is_not_locked(worm_archive):
+    """Checked again at the moment of deletion: the copy lost its lock after the plan was made."""
+    storage, day, sim = (worm_archive[k] for k in ("storage", "day", "sim"))
+    request = PurgeRequest(start=day, end=day, timezone="UTC", kinds=("Recording",))
+    with client_for(sim) as rc:
+        plan = plan_purge(storage, rc, request)
+        target = plan.deletable[0]
+        assert not target.reasons
+        plan.items = [target]  # only this one: every other recording stays at the source
+        path = target.files[0].path
+        # Same bytes (sha256 still matches), written again without a lock: a new, unlocked version.
+        ArchiveStorage(worm_archive["root"]).atomic_write_bytes(path, storage.fs.cat_file(path))
+        sim.request_log.clear()
+        result = execute_purge(storage, rc, plan, operator=OPERATOR)
+        replanned = plan_purge(storage, rc, request)
+    assert result.deleted == [] and [i.id for i in result.skipped] == [target.id]
+    assert not [e for e in sim.request_log if e.method == "DELETE"]
+    assert not sim.account.recording_deleted(target.id)
+    refused = [e for e in audit.read_entries(storage) if e.action == "delete_refused"]
+    assert len(refused) == 1 and refused[0].items[0]["id"] == target.id
+    assert storage.relative(path) in refused[0].items[0]["reasons"][0]
+    blocked = next(i for i in replanned.items if i.id == target.id)
+    assert any(r.startswith(NOT_LOCKED) and storage.relative(path) in r for r in blocked.reasons)
