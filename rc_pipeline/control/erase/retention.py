@@ -10,6 +10,7 @@ is a legal obligation that the GDPR's right to erasure yields to (art. 17(3)(b))
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -69,22 +70,19 @@ def _capture_objects(storage: ArchiveStorage, extension_id: int) -> set[str]:
 
 def locked_objects(
     storage: ArchiveStorage, paths: Iterable[str], now: datetime | None = None
-) -> list[ObjectLock]:
-    """The locks of ``paths`` that S3 would enforce now (objects that do not exist are skipped)."""
+) -> tuple[list[ObjectLock], int]:
+    """The locks of ``paths`` that S3 would enforce now, and how many of the paths exist."""
     now = now or datetime.now(UTC)
-    locked = []
+    locked, existing = [], 0
     for path in sorted(set(paths)):
         try:
             lock = storage.object_lock(path)
         except FileNotFoundError:
             continue
+        existing += 1
         if lock.locked_at(now):
-            locked.append(
-                ObjectLock(
-                    storage.relative(path), lock.mode, lock.retain_until, lock.legal_hold, lock.last_modified
-                )
-            )
-    return locked
+            locked.append(dataclasses.replace(lock, path=storage.relative(path)))
+    return locked, existing
 
 
 def refuse_retained(storage: ArchiveStorage, scans: dict, extension_id: int) -> list[ObjectLock]:
@@ -94,9 +92,9 @@ def refuse_retained(storage: ArchiveStorage, scans: dict, extension_id: int) -> 
         return []
     paths = set().union(*(_day_objects(storage, s, extension_id) for s in scans.values())) if scans else set()
     paths |= _capture_objects(storage, extension_id)
-    locked = locked_objects(storage, paths)
+    locked, existing = locked_objects(storage, paths)
     if locked:
-        raise ErasureRetained(extension_id, locked, len(paths))
+        raise ErasureRetained(extension_id, locked, existing)
     return []
 
 

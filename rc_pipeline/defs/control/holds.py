@@ -26,7 +26,7 @@ def build_holds_assets() -> list[dg.AssetsDefinition]:
         holds = load_holds(storage)
         active = [h for h in holds if h.active]
         context.log.info(f"{len(active)} active hold(s), {len(holds) - len(active)} released")
-        synced = legal_hold.sync(storage, operator=f"dagster run {context.run_id}")
+        synced = legal_hold.sync(storage, operator=f"dagster run {context.run.run_id}")
         if synced.failed:
             # The archive's holds still stop purge and erasure; S3 would not stop a delete by other means.
             raise RuntimeError(synced.describe())
