@@ -13,6 +13,7 @@ import pytest
 
 from rc_pipeline.control import audit, legal_hold
 from rc_pipeline.control.erase import ErasureRetained, execute_erasure, plan_erasure
+from rc_pipeline.control.erase.retention import locked_objects
 from rc_pipeline.control.inventory import NOT_LOCKED, archived_recordings
 from rc_pipeline.control.purge import PurgeRequest, execute_purge, plan_purge
 from rc_pipeline.days import day_window
@@ -278,3 +279,17 @@ def test_purge_refuses_a_source_item_whose_archive_copy_is_not_locked(worm_archi
     assert storage.relative(path) in refused[0].items[0]["reasons"][0]
     blocked = next(i for i in replanned.items if i.id == target.id)
     assert any(r.startswith(NOT_LOCKED) and storage.relative(path) in r for r in blocked.reasons)
+
+
+def test_an_earlier_locked_version_counts_for_erasure_though_the_current_one_is_not_locked(s3):  # noqa: F811
+    """Rebuilt tables and re-fetched pages keep their earlier versions: the person is still in those."""
+    bucket = s3.make_bucket(object_lock=True)
+    locked = ArchiveStorage(f"s3://{bucket}/archive", worm=WormPolicy("compliance", 3))
+    path = locked.path("parquet/messages/date=2026-01-01/part-0.parquet")
+    locked.atomic_write_bytes(path, b"with the person")
+    ArchiveStorage(f"s3://{bucket}/archive").atomic_write_bytes(path, b"without")
+    assert locked.object_lock(path).mode is None
+    found, existing = locked_objects(locked, [path, locked.path("parquet/never-written")])
+    assert existing == 1 and len(found) == 1
+    assert found[0].mode == "COMPLIANCE" and found[0].noncurrent_version
+    assert "an earlier version" in found[0].describe()

@@ -47,6 +47,8 @@ class ObjectLock:
     retain_until: datetime | None
     legal_hold: bool
     last_modified: datetime | None
+    # Set for a version older than the current one (an overwritten or deleted object's past).
+    noncurrent_version: str | None = None
 
     def locked_at(self, moment: datetime) -> bool:
         """Whether S3 would refuse to delete this version at ``moment``."""
@@ -61,7 +63,8 @@ class ObjectLock:
             parts.append(f"{self.mode} until {self.retain_until.date().isoformat()}")
         if self.legal_hold:
             parts.append("legal hold")
-        return ", ".join(parts) or "no lock"
+        text = ", ".join(parts) or "no lock"
+        return f"{text}; an earlier version, {self.noncurrent_version}" if self.noncurrent_version else text
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,35 @@ def object_lock(fs: fsspec.AbstractFileSystem, path: str) -> ObjectLock:
         legal_hold=head.get("ObjectLockLegalHoldStatus") == "ON",
         last_modified=_aware(head.get("LastModified")),
     )
+
+
+def version_locks(fs: fsspec.AbstractFileSystem, path: str) -> list[ObjectLock]:
+    """The lock of every version of ``path`` (current and earlier; [] when it never existed).
+
+    What a locked bucket keeps of an object is every version written: an overwrite or a delete without
+    a version id leaves the earlier ones, each under its own lock until its own date."""
+    bucket, key = _split(fs, path)
+    versions, marker = [], {}
+    while True:
+        page = fs.call_s3("list_object_versions", Bucket=bucket, Prefix=key, **marker)
+        versions += [v for v in page.get("Versions", []) if v["Key"] == key]
+        if not page.get("IsTruncated"):
+            break
+        marker = {"KeyMarker": page["NextKeyMarker"], "VersionIdMarker": page["NextVersionIdMarker"]}
+    locks = []
+    for version in versions:
+        head = fs.call_s3("head_object", Bucket=bucket, Key=key, VersionId=version["VersionId"])
+        locks.append(
+            ObjectLock(
+                path=path,
+                mode=head.get("ObjectLockMode"),
+                retain_until=_aware(head.get("ObjectLockRetainUntilDate")),
+                legal_hold=head.get("ObjectLockLegalHoldStatus") == "ON",
+                last_modified=_aware(head.get("LastModified")),
+                noncurrent_version=None if version.get("IsLatest") else version["VersionId"],
+            )
+        )
+    return locks
 
 
 def set_legal_hold(fs: fsspec.AbstractFileSystem, path: str, on: bool) -> None:

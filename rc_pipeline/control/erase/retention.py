@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from rc_pipeline.control.erase.scan import _DayScan
 from rc_pipeline.message_store.captured import capture_files
 from rc_pipeline.storage import ArchiveStorage, Dataset
-from rc_pipeline.storage.worm import ObjectLock, is_s3
+from rc_pipeline.storage.worm import ObjectLock, is_s3, version_locks
 
 # Shown in full before "and N more": enough to act on, short enough for a terminal.
 SHOWN = 5
@@ -71,17 +71,18 @@ def _capture_objects(storage: ArchiveStorage, extension_id: int) -> set[str]:
 def locked_objects(
     storage: ArchiveStorage, paths: Iterable[str], now: datetime | None = None
 ) -> tuple[list[ObjectLock], int]:
-    """The locks of ``paths`` that S3 would enforce now, and how many of the paths exist."""
+    """Every version of ``paths`` S3 would refuse to delete now, and how many of the paths exist.
+
+    Earlier versions count as much as the current one: a table rebuilt or a page re-fetched since
+    still holds the person's records in the version it replaced."""
     now = now or datetime.now(UTC)
     locked, existing = [], 0
     for path in sorted(set(paths)):
-        try:
-            lock = storage.object_lock(path)
-        except FileNotFoundError:
-            continue
-        existing += 1
-        if lock.locked_at(now):
-            locked.append(dataclasses.replace(lock, path=storage.relative(path)))
+        versions = version_locks(storage.fs, path)
+        existing += bool(versions)
+        locked += [
+            dataclasses.replace(lock, path=storage.relative(path)) for lock in versions if lock.locked_at(now)
+        ]
     return locked, existing
 
 
