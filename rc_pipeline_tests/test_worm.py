@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from rc_pipeline.cli import main
 from rc_pipeline.control import audit, legal_hold
 from rc_pipeline.control.erase import ErasureRetained, execute_erasure, plan_erasure
 from rc_pipeline.control.erase.retention import locked_objects
@@ -199,35 +200,54 @@ def test_verify_names_a_file_written_without_the_lock(worm_archive):
 
 
 def legal_hold_of(client, bucket: str, key: str) -> str:
-    return client.get_object_legal_hold(Bucket=bucket, Key=key)["LegalHold"]["Status"]
+    """ON or OFF; an object never held has no status at all (OFF)."""
+    return client.head_object(Bucket=bucket, Key=key).get("ObjectLockLegalHoldStatus", "OFF")
 
 
-def test_a_hold_sets_the_s3_legal_hold_and_release_clears_it_when_no_other_hold_covers(worm_archive):
+def test_a_hold_sets_the_s3_legal_hold_and_release_clears_it_when_no_other_hold_covers(
+    worm_archive, monkeypatch, capsys
+):
     storage, day, client, bucket = (worm_archive[k] for k in ("storage", "day", "client", "bucket"))
     recording = archived_recordings(storage, day, ())[0]
     assert recording.extension_id is not None
     key = storage.relative(recording.files[0].path)
-    scope = dict(extensions=[recording.extension_id], start=day, end=day, types=["Recording"])
-    first, change = legal_hold.place(storage, reason="matter 1", operator=OPERATOR, **scope)
     prefix = storage.root.split("/", 1)[1] + "/"
-    assert key in change.on and not change.failed
+    # The command line, configured as a deployment is: the archive and its WORM policy from RC_*.
+    for name, value in {
+        "RC_ARCHIVE_ROOT": worm_archive["root"],
+        "RC_WORM_MODE": MODE,
+        "RC_WORM_RETAIN_DAYS": str(RETAIN_DAYS),
+        "RC_OPERATOR": OPERATOR,
+    }.items():
+        monkeypatch.setenv(name, value)
+    scope = ["--extension", str(recording.extension_id), "--start", str(day), "--end", str(day)]
+    assert main(["hold", "add", "--reason", "matter 1", *scope, "--types", "Recording"]) == 0
+    out = capsys.readouterr().out
+    first_id = out.split("placed ", 1)[1].split(":", 1)[0]
+    assert "S3 legal hold: on for " in out
+    assert legal_hold_of(client, bucket, prefix + key) == "ON"
     # The day's raw pages and manifest hold the recording's call too.
     raw_manifest = storage.relative(storage.raw_manifest_path(day, Dataset.RAW_CALL_LOG))
-    assert raw_manifest in change.on
-    assert legal_hold_of(client, bucket, prefix + key) == "ON"
     assert legal_hold_of(client, bucket, prefix + raw_manifest) == "ON"
-    # Objects no hold covers are left alone: a message's table.
+    # Objects no hold covers are left alone: the day's message table.
     messages_table = storage.relative(storage.parquet_path(Dataset.MESSAGES, day))
-    assert messages_table not in change.on
-    second, _ = legal_hold.place(storage, reason="matter 2", operator=OPERATOR, **scope)
-    _, released = legal_hold.release(storage, first.id, reason="settled", operator=OPERATOR)
+    assert legal_hold_of(client, bucket, prefix + messages_table) == "OFF"
+    # Written again after the hold was placed (a re-fetch): the new version is held by a sync.
+    manifest_path = storage.raw_manifest_path(day, Dataset.RAW_CALL_LOG)
+    storage.atomic_write_bytes(manifest_path, storage.fs.cat_file(manifest_path))
+    assert legal_hold_of(client, bucket, prefix + raw_manifest) == "OFF"
+    assert legal_hold.sync(storage, operator=OPERATOR).on == [raw_manifest]
+    assert legal_hold_of(client, bucket, prefix + raw_manifest) == "ON"
+    hold_scope = dict(extensions=[recording.extension_id], start=day, end=day, types=["Recording"])
+    second, _ = legal_hold.place(storage, reason="matter 2", operator=OPERATOR, **hold_scope)
+    _, released = legal_hold.release(storage, first_id, reason="settled", operator=OPERATOR)
     assert released.off == [] and legal_hold_of(client, bucket, prefix + key) == "ON"
     _, released = legal_hold.release(storage, second.id, reason="settled", operator=OPERATOR)
     assert key in released.off and raw_manifest in released.off
     assert legal_hold_of(client, bucket, prefix + key) == "OFF"
     assert legal_hold_of(client, bucket, prefix + raw_manifest) == "OFF"
     actions = [e.action for e in audit.read_entries(storage)]
-    assert actions.count("s3_legal_hold") == 4
+    assert actions.count("s3_legal_hold") == 5
 
 
 def test_erasure_refuses_locked_objects_and_changes_nothing(worm_archive):
