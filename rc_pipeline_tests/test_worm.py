@@ -23,7 +23,7 @@ from rc_pipeline.defs.resources import ArchiveResource, close_shared_clients, si
 from rc_pipeline.ringcentral.errors import SettingsError
 from rc_pipeline.settings import ArchiveSettings, PipelineSettings
 from rc_pipeline.storage import ArchiveStorage, Dataset
-from rc_pipeline.storage.worm import WormError, WormPolicy
+from rc_pipeline.storage.worm import WormError, WormPolicy, is_record
 from rc_pipeline.verification import CALL_CHECKS, MESSAGE_CHECKS, verify_day
 from rc_pipeline_tests.conftest import SMALL_ACCOUNT
 from rc_pipeline_tests.controlhelpers import client_for
@@ -313,3 +313,23 @@ def test_an_earlier_locked_version_counts_for_erasure_though_the_current_one_is_
     assert existing == 1 and len(found) == 1
     assert found[0].mode == "COMPLIANCE" and found[0].noncurrent_version
     assert "an earlier version" in found[0].describe()
+
+
+@pytest.mark.parametrize(
+    ("relative", "locked"),
+    [
+        ("raw/call_log/date=2026-01-01/pages.ndjson.gz", True),
+        ("parquet/calls/date=2026-01-01/part-0.parquet", True),
+        ("recordings/2026/01/01/1.mp3", True),
+        ("control/audit/000000000001.json", True),
+        ("state/message_store_export/.lease", False),
+        ("reports/retention_risk/date=2026-01-01.json", False),
+        ("message_store/content/.tmp-extract-0a1b/1/2.pdf", False),
+    ],
+)
+def test_records_are_locked_working_state_and_temp_objects_are_not(relative, locked):
+    assert is_record(relative) is locked
+    storage = ArchiveStorage("memory://worm-policy")
+    storage.worm = WormPolicy("compliance", 7)  # the paths' rule only: memory:// cannot lock anything
+    arguments = dict(storage.put_kwargs_for(storage.path(relative)))
+    assert ("ObjectLockMode" in arguments) is locked

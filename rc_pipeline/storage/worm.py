@@ -9,7 +9,7 @@ fails when the archive is opened rather than write unlocked records.
 
 Working state (``state/``: sync tokens, leases, export task state) and derived reports (``reports/``)
 are rewritten every few minutes and are not records: they are written without a lock, so a versioned
-locked bucket does not keep years of lease files. Everything else (raw pages, recordings, attachments,
+locked bucket does not keep years of lease files. Nor are a writer's temp objects (``.tmp-`` names). Everything else (raw pages, recordings, attachments,
 Parquet tables, manifests, the audit trail, holds) is locked.
 
 An overwrite on a locked bucket makes a new version; the previous one keeps its own lock until its own
@@ -25,6 +25,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import fsspec
+
+from rc_pipeline.storage.layout import TEMP_PREFIX
 
 MODES = ("governance", "compliance")
 # Relative prefixes written without a lock: working state and derived reports, not records.
@@ -135,8 +137,12 @@ def is_s3(fs: fsspec.AbstractFileSystem) -> bool:
 
 
 def is_record(relative: str) -> bool:
-    """Whether a path (relative to the archive root) is a record the policy locks."""
-    return not relative.lstrip("/").startswith(UNLOCKED_PREFIXES)
+    """Whether a path (relative to the archive root) is a record the policy locks. A writer's temp
+    object is not: locked, it could never be removed once its content was published elsewhere."""
+    relative = relative.lstrip("/")
+    if any(part.startswith(TEMP_PREFIX) for part in relative.split("/")):
+        return False
+    return not relative.startswith(UNLOCKED_PREFIXES)
 
 
 def check_bucket(fs: fsspec.AbstractFileSystem, root: str, policy: WormPolicy) -> None:
