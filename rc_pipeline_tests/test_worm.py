@@ -5,11 +5,12 @@ checked against what the simulator saw (no delete request) and the archive (noth
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 import pytest
+from botocore.exceptions import ClientError
 
 from rc_pipeline.cli import main
 from rc_pipeline.control import audit, legal_hold
@@ -333,3 +334,30 @@ def test_records_are_locked_working_state_and_temp_objects_are_not(relative, loc
     storage.worm = WormPolicy("compliance", 7)  # the paths' rule only: memory:// cannot lock anything
     arguments = dict(storage.put_kwargs_for(storage.path(relative)))
     assert ("ObjectLockMode" in arguments) is locked
+
+
+def test_a_refetched_day_keeps_every_version_locked(s3):  # noqa: F811
+    """A re-fetch that differs moves the old pages aside and writes new ones: on a locked bucket the
+    moved copy is locked under its new name, and every version of the pages key keeps its lock."""
+    bucket = s3.make_bucket(object_lock=True)
+    storage = ArchiveStorage(f"s3://{bucket}/archive", worm=WormPolicy("compliance", 3))
+    day, start, end = date(2026, 1, 1), "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"
+    first = b'{"records": [{"id": "1"}], "paging": {"page": 1}}'
+    second = b'{"records": [{"id": "1"}, {"id": "2"}], "paging": {"page": 1}}'
+    storage.write_raw_call_log(day, [first], start, end, fetched_at="2026-01-02T01:00:00Z")
+    storage.write_raw_call_log(day, [second], start, end, fetched_at="2026-01-03T01:00:00Z")
+    files = storage.files_of_day(day, [Dataset.RAW_CALL_LOG])
+    superseded = [f for f in files if ".superseded-" in f]
+    assert len(superseded) == 1 and len(files) == 3
+    assert [storage.lock_problem(f) for f in files] == [None, None, None]
+    _, key, _ = storage.fs.split_path(storage.raw_pages_path(day, Dataset.RAW_CALL_LOG))
+    client = s3.client()
+    versions = [
+        v for v in client.list_object_versions(Bucket=bucket, Prefix=key)["Versions"] if v["Key"] == key
+    ]
+    assert len(versions) == 2
+    for version in versions:
+        head = client.head_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
+        assert head["ObjectLockMode"] == "COMPLIANCE"
+    with pytest.raises(ClientError, match="AccessDenied"):
+        client.delete_object(Bucket=bucket, Key=key, VersionId=versions[-1]["VersionId"])
