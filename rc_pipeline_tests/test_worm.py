@@ -14,6 +14,8 @@ from botocore.exceptions import ClientError
 
 from rc_pipeline.cli import main
 from rc_pipeline.control import audit, legal_hold
+from rc_pipeline.control.erase import COMMAND as ERASE_COMMAND
+from rc_pipeline.control.erase import STARTED as ERASE_STARTED
 from rc_pipeline.control.erase import ErasureRetained, execute_erasure, plan_erasure
 from rc_pipeline.control.erase.retention import locked_objects
 from rc_pipeline.control.inventory import NOT_LOCKED, archived_recordings
@@ -260,6 +262,16 @@ def test_erasure_refuses_locked_objects_and_changes_nothing(worm_archive):
         plan = plan_erasure(storage, rc, extension_id, tz="UTC")
         assert plan.retained and "GOVERNANCE until" in plan.retained[0]
         assert "REFUSED: records retention overrides erasure" in plan.describe()
+        # An earlier run of this erasure was killed after it started (its entry, no finish): the re-run
+        # is refused the same way, before it redoes or undoes anything of it.
+        audit.append(
+            storage,
+            command=ERASE_COMMAND,
+            operator=OPERATOR,
+            action=ERASE_STARTED,
+            scope={"extension_id": extension_id, "run": "killed-run", "purge": True, "timezone": "UTC"},
+            items=plan.items(),
+        )
         versions = client.list_object_versions(Bucket=bucket)
         trail = len(audit.read_entries(storage))
         sim.request_log.clear()
