@@ -22,6 +22,8 @@ from rc_pipeline.ringcentral.errors import SettingsError
 from rc_pipeline.ringcentral.pg_budget import check_database_url
 from rc_pipeline.ringcentral.settings import PRODUCTION_SERVER, RingCentralSettings, check_url
 from rc_pipeline.ringcentral.shared_budget import default_state_dir
+from rc_pipeline.storage.worm import MODES as WORM_MODES
+from rc_pipeline.storage.worm import WormPolicy
 from rc_pipeline.storage.zipsafe import ZipLimits
 
 MESSAGE_SOURCES = ("export", "listing")
@@ -342,6 +344,27 @@ SETTINGS: dict[str, Setting] = _declare(
         "Unset: the Dagster instance's database when its storage is PostgreSQL, else `RC_THROTTLE_DIR`",
         secret=True,
     ),
+    Setting(
+        "RC_WORM_MODE",
+        "choice",
+        "archive",
+        "WORM records: every record the archive writes lands under S3 Object Lock in this mode "
+        "(`governance`: a privileged principal may still shorten or lift it; `compliance`: nobody can, "
+        "not even the account root) until `RC_WORM_RETAIN_DAYS` after it was written. Needs an `s3://` "
+        "root on a bucket created with Object Lock; unset: off",
+        default_text="off",
+        choices=WORM_MODES,
+        off_values=("", "off", "none"),
+    ),
+    Setting(
+        "RC_WORM_RETAIN_DAYS",
+        "int",
+        "archive",
+        "days each record stays locked after it is written (2190 = FINRA's 6 years); required with "
+        "`RC_WORM_MODE`",
+        low=1,
+        high=36_500,
+    ),
     # -- message store ---------------------------------------------------------------------------------
     Setting(
         "RC_MESSAGE_SOURCE",
@@ -591,6 +614,35 @@ class ArchiveSettings:
     throttle_dir: Path | None = field(default_factory=default_state_dir)
     # A PostgreSQL URL: the windows live there, shared across machines (precedence over throttle_dir).
     throttle_url: str | None = field(default=None, repr=False)
+    # RC_WORM_MODE / RC_WORM_RETAIN_DAYS: None = records are written without Object Lock.
+    worm_mode: str | None = None
+    worm_retain_days: int | None = None
+
+    def __post_init__(self) -> None:
+        # Both or neither: a mode without days cannot date a lock, and days without a mode would look
+        # like WORM while writing nothing locked.
+        if self.worm_mode and self.worm_retain_days is None:
+            raise SettingsError(
+                f"RC_WORM_RETAIN_DAYS is required when RC_WORM_MODE={self.worm_mode}: how many days each "
+                "record stays locked (e.g. 2190 for 6 years)"
+            )
+        if self.worm_retain_days is not None and not self.worm_mode:
+            raise SettingsError(
+                f"RC_WORM_RETAIN_DAYS={self.worm_retain_days} has no effect without RC_WORM_MODE "
+                "(governance or compliance): set both, or neither"
+            )
+        if self.worm_mode and "://" not in self.root:
+            raise SettingsError(
+                f"RC_WORM_MODE={self.worm_mode} needs an S3 archive root (RC_ARCHIVE_ROOT=s3://bucket/prefix), "
+                f"not the local path RC_ARCHIVE_ROOT={self.root!r}: Object Lock is an object-store feature"
+            )
+
+    @property
+    def worm(self) -> WormPolicy | None:
+        """The Object Lock every record is written with, or None when WORM is off."""
+        if not self.worm_mode or self.worm_retain_days is None:
+            return None
+        return WormPolicy(self.worm_mode, self.worm_retain_days)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ArchiveSettings:
@@ -600,6 +652,8 @@ class ArchiveSettings:
             warehouse_path=read("RC_WAREHOUSE_PATH", env),
             throttle_dir=read("RC_THROTTLE_DIR", env),
             throttle_url=read("RC_THROTTLE_URL", env),
+            worm_mode=read("RC_WORM_MODE", env),
+            worm_retain_days=read("RC_WORM_RETAIN_DAYS", env),
         )
 
 

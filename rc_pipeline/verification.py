@@ -20,6 +20,7 @@ from rc_pipeline.integrity import damaged_attachments, missing_or_damaged, purge
 from rc_pipeline.message_store.captured import captured_records, damaged_capture_files
 from rc_pipeline.message_store.raw import read_export_records, read_listing_records
 from rc_pipeline.storage import ArchiveStorage, Dataset
+from rc_pipeline.storage.archive import CALL_SIDE, MESSAGE_SIDE
 from rc_pipeline.storage.zipsafe import ZipLimits
 from rc_pipeline.transform.checks import duplicate_ids, orphan_legs, records_outside_window
 from rc_pipeline.transform.pages import records_from_pages
@@ -215,6 +216,31 @@ def messages_extensions_known(storage: ArchiveStorage, window: DayWindow) -> Out
     return Outcome(not unknown, {"extensions_used": len(used), "unknown": unknown})
 
 
+def _records_locked(storage: ArchiveStorage, day: date, datasets: tuple[Dataset, ...]) -> Outcome:
+    """With WORM on, every file of the day is under the configured Object Lock until at least its
+    date (written + RC_WORM_RETAIN_DAYS). With WORM off there is nothing to expect: it says so."""
+    if storage.worm is None:
+        return Outcome(True, {"worm": "off (RC_WORM_MODE unset)"})
+    files = storage.files_of_day(day, datasets)
+    problems = [p for p in map(storage.lock_problem, files) if p]
+    return Outcome(
+        not problems,
+        {
+            "worm": f"{storage.worm.s3_mode}, {storage.worm.retain_days} days",
+            "files": len(files),
+            "not_locked": problems,
+        },
+    )
+
+
+def call_records_locked(storage: ArchiveStorage, window: DayWindow) -> Outcome:
+    return _records_locked(storage, window.day, CALL_SIDE)
+
+
+def message_records_locked(storage: ArchiveStorage, window: DayWindow) -> Outcome:
+    return _records_locked(storage, window.day, MESSAGE_SIDE)
+
+
 @dataclass(frozen=True)
 class ArchiveCheck:
     """One check of one asset's partition, read from the archive alone."""
@@ -245,6 +271,14 @@ CALL_CHECKS = (
         "call_legs",
         "Every leg belongs to a call of the same day.",
         legs_belong_to_calls,
+    ),
+    ArchiveCheck(
+        "call_records_locked",
+        "calls",
+        "With WORM records on (RC_WORM_MODE), every file of the day (raw call log and captured changes, "
+        "call and leg tables, recordings and their manifest) is under S3 Object Lock in the configured "
+        "mode until at least RC_WORM_RETAIN_DAYS after it was written; the others are listed.",
+        call_records_locked,
     ),
 )
 RECORDING_CHECKS = (
@@ -284,6 +318,14 @@ MESSAGE_CHECKS = (
         "The day's raw message layer (export zips, listing pages, captured message-sync responses) still has "
         "the size and sha256 its manifests recorded.",
         message_raw_intact,
+    ),
+    ArchiveCheck(
+        "message_records_locked",
+        "messages",
+        "With WORM records on (RC_WORM_MODE), every file of the day (raw listing pages, export zips, "
+        "captures, message tables, attachment files and indexes) is under S3 Object Lock in the "
+        "configured mode until at least RC_WORM_RETAIN_DAYS after it was written; the others are listed.",
+        message_records_locked,
     ),
 )
 

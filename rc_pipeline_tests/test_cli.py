@@ -107,7 +107,7 @@ def test_verify_needs_no_ringcentral_settings(make_simulator, tmp_path, monkeypa
     before = len(sim.request_log)
     day = yesterday().isoformat()
     assert main(["verify", "--start", day, "--end", day]) == 0
-    assert f"{day}  10/10 checks passed  ok" in capsys.readouterr().out
+    assert f"{day}  12/12 checks passed  ok" in capsys.readouterr().out
     assert len(sim.request_log) == before
     earlier = (yesterday() - timedelta(days=1)).isoformat()
     assert main(["verify", "--start", earlier, "--end", earlier]) == 1

@@ -25,7 +25,7 @@ def operator_of(args: argparse.Namespace) -> str:
 
 def archive() -> ArchiveStorage:
     settings = ArchiveSettings.from_env()
-    return ArchiveStorage(settings.root, warehouse_path=settings.warehouse_path)
+    return ArchiveStorage(settings.root, warehouse_path=settings.warehouse_path, worm=settings.worm)
 
 
 @contextlib.contextmanager

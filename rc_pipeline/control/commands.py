@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 
-from rc_pipeline.control import audit
+from rc_pipeline.control import audit, legal_hold
 from rc_pipeline.control.cli_support import account_client, add_operator_argument, archive, operator_of
-from rc_pipeline.control.holds import HOLD_TYPES, add_hold, load_holds, release_hold
+from rc_pipeline.control.holds import HOLD_TYPES, load_holds
 from rc_pipeline.control.inventory import MESSAGE_KINDS, RECORDING
 from rc_pipeline.control.purge import PurgeRequest, execute_purge, plan_purge, restore, trashed_by
 from rc_pipeline.settings import PipelineSettings
@@ -56,10 +56,14 @@ def hold_command(argv: Sequence[str]) -> int:
     release.add_argument("hold_id")
     release.add_argument("--reason", required=True, help="why the hold ends")
     add_operator_argument(release)
+    sync = sub.add_parser(
+        "sync", help="WORM archives: set the S3 legal hold on every object an active hold covers"
+    )
+    add_operator_argument(sync)
     args = parser.parse_args(list(argv))
     storage = archive()
     if args.action == "add":
-        hold = add_hold(
+        hold, change = legal_hold.place(
             storage,
             reason=args.reason,
             operator=operator_of(args),
@@ -70,13 +74,19 @@ def hold_command(argv: Sequence[str]) -> int:
         )
         print(f"placed {hold.describe()}")
     elif args.action == "release":
-        print(
-            f"released {release_hold(storage, args.hold_id, reason=args.reason, operator=operator_of(args)).describe()}"
+        hold, change = legal_hold.release(
+            storage, args.hold_id, reason=args.reason, operator=operator_of(args)
         )
+        print(f"released {hold.describe()}")
+    elif args.action == "sync":
+        change = legal_hold.sync(storage, operator=operator_of(args))
     else:
         holds = load_holds(storage)
         print("\n".join(h.describe() for h in holds) if holds else "no holds")
-    return 0
+        return 0
+    if storage.worm is not None:
+        print(change.describe())
+    return 1 if change.failed else 0
 
 
 # ----------------------------------------------------------------------------------------- purge
@@ -211,7 +221,8 @@ def erase_command(argv: Sequence[str]) -> int:
         description="Erase one person (GDPR): purge the extension's messages at RingCentral by ids and "
         "remove them from the archive too (typed rows, attachment files, records inside raw pages and "
         "export zips, with manifests and checksums updated so `rc-pipeline verify` passes). Blocked by "
-        "legal holds. Without --execute only the plan is printed.",
+        "legal holds, and refused on an archive whose objects are under S3 Object Lock (records retention "
+        "overrides erasure). Without --execute only the plan is printed.",
     )
     parser.add_argument("--extension", type=int, required=True, help="the extension (mailbox) id to erase")
     parser.add_argument("--execute", action="store_true", help="erase; without it nothing changes")

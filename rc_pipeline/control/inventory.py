@@ -21,6 +21,8 @@ from rc_pipeline.transform.recordings import recordings_referenced
 from rc_pipeline.verification import CALL_CHECKS, MESSAGE_CHECKS, RECORDING_CHECKS, DayVerdict, verify_day
 
 MESSAGE_KINDS = ("SMS", "Fax", "VoiceMail", "Pager")
+# The start of the reason an item is blocked when WORM is on and its archive copy is not locked.
+NOT_LOCKED = "archive copy not under the required S3 Object Lock"
 RECORDING = "Recording"
 
 
@@ -150,9 +152,11 @@ def block_unsafe(
     holds: Sequence[Hold],
     verdicts: dict[tuple[date, str], DayVerdict],
 ) -> None:
-    """Add a reason to every item that must not be deleted now: a failing day, a hold, a bad file.
+    """Add a reason to every item that must not be deleted now: a failing day, a hold, a bad file, or
+    (WORM on) a file not under the required Object Lock.
 
-    Files are re-hashed here, every time: a copy that was intact yesterday proves nothing today.
+    Files are re-hashed and their locks read again here, every time: a copy that was intact (or
+    locked) yesterday proves nothing today.
     """
     for item in items:
         verdict = verdicts[item.day, "messages" if item.kind in MESSAGE_KINDS else "calls"]
@@ -169,6 +173,9 @@ def block_unsafe(
             check = storage.verify_file(archived.path, archived.bytes, archived.sha256)
             if not check.ok:
                 item.reasons.append(f"archived file {check.describe()}")
+            # WORM on: the archive copy must be one nobody can delete before deleting the source's.
+            elif archived.path and (problem := storage.lock_problem(archived.path)):
+                item.reasons.append(f"{NOT_LOCKED} ({problem})")
 
 
 def source_changed(item: Item, source: dict | None) -> str | None:

@@ -20,6 +20,7 @@ from rc_pipeline.control import audit
 from rc_pipeline.control.holds import HOLD_TYPES, active_holds
 from rc_pipeline.control.inventory import (
     MESSAGE_KINDS,
+    NOT_LOCKED,
     RECORDING,
     Item,
     archived_messages,
@@ -283,6 +284,14 @@ class Purger:
         safe = []
         for item in batch:
             (self.result.skipped if item.blocked else safe).append(item)
+        unlocked = [i for i in batch if any(r.startswith(NOT_LOCKED) for r in i.reasons)]
+        if unlocked:
+            # WORM is on and the archive copy could still be deleted: the refusal is evidence too.
+            self._audit(
+                "delete_refused",
+                [i.audit(reasons=[r for r in i.reasons if r.startswith(NOT_LOCKED)]) for i in unlocked],
+                worm=f"{self.storage.worm.s3_mode if self.storage.worm else 'off'}",
+            )
         return safe
 
     def _delete_messages(self, extension: int, batch: list[Item], verdicts: dict) -> None:

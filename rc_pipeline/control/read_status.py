@@ -388,7 +388,7 @@ def messages_command(argv: Sequence[str]) -> int:
     }
     try:
         settings = ArchiveSettings.from_env()
-        storage = ArchiveStorage(settings.root, warehouse_path=settings.warehouse_path)
+        storage = ArchiveStorage(settings.root, warehouse_path=settings.warehouse_path, worm=settings.worm)
         operator = args.operator or read("RC_OPERATOR") or audit.default_operator()
         tz = PipelineSettings.from_env().timezone
         # Refused before connecting when the selection cannot be right: nothing is sent then.

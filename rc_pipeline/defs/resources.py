@@ -122,11 +122,18 @@ class ArchiveResource(dg.ConfigurableResource):
 
     root: str = SETTINGS["RC_ARCHIVE_ROOT"].default
     warehouse_path: str | None = None
+    # WORM records (S3 Object Lock): RC_WORM_MODE and RC_WORM_RETAIN_DAYS, as the variables spell them.
+    worm_mode: str | None = None
+    worm_retain_days: str | None = None
 
     def storage(self) -> ArchiveStorage:
         return archive_storage(
             ArchiveSettings.from_env(
-                {"RC_ARCHIVE_ROOT": self.root, "RC_WAREHOUSE_PATH": self.warehouse_path or ""}
+                {
+                    var: str(getattr(self, name))
+                    for name, var in ARCHIVE_FIELDS.items()
+                    if getattr(self, name) is not None
+                }
             )
         )
 
@@ -144,7 +151,12 @@ CONNECTION_FIELDS = {
     "throttle_dir": "RC_THROTTLE_DIR",
     "throttle_url": "RC_THROTTLE_URL",
 }
-ARCHIVE_FIELDS = {"root": "RC_ARCHIVE_ROOT", "warehouse_path": "RC_WAREHOUSE_PATH"}
+ARCHIVE_FIELDS = {
+    "root": "RC_ARCHIVE_ROOT",
+    "warehouse_path": "RC_WAREHOUSE_PATH",
+    "worm_mode": "RC_WORM_MODE",
+    "worm_retain_days": "RC_WORM_RETAIN_DAYS",
+}
 
 
 def _env_vars(fields: dict[str, str]) -> dict[str, dg.EnvVar]:
@@ -169,7 +181,8 @@ def archive_from_env() -> ArchiveResource:
 
 
 def archive_storage(settings: ArchiveSettings) -> ArchiveStorage:
-    return ArchiveStorage(settings.root, warehouse_path=settings.warehouse_path)
+    """The archive the settings name, locking every record it writes when WORM is on."""
+    return ArchiveStorage(settings.root, warehouse_path=settings.warehouse_path, worm=settings.worm)
 
 
 def archive_storage_from_env() -> ArchiveStorage:

@@ -108,7 +108,7 @@ class BlobPaths(StorageCore):
                 os.makedirs(os.path.dirname(final), exist_ok=True)
                 os.replace(incoming, final)
             else:
-                upload_whole(self.fs, incoming, final, self.put_kwargs)
+                upload_whole(self.fs, incoming, final, self.put_kwargs_for(final))
         finally:
             self.discard_incoming(incoming)
         return final
@@ -155,7 +155,7 @@ class BlobPaths(StorageCore):
             os.makedirs(os.path.dirname(target), exist_ok=True)
             os.replace(staged, target)
             return
-        upload_whole(self.fs, staged, target, self.put_kwargs)
+        upload_whole(self.fs, staged, target, self.put_kwargs_for(target))
         os.remove(staged)
 
     def remove_attachment_staging(self, staging_dir: str) -> None:

@@ -8,8 +8,10 @@ module, never each other or `archive`, so the package has no import cycle.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
-from collections.abc import Iterator
+from collections import ChainMap
+from collections.abc import Iterator, Mapping
 from datetime import date
 from pathlib import Path
 from typing import IO, Any
@@ -26,6 +28,14 @@ from rc_pipeline.storage.atomic import (
 from rc_pipeline.storage.checksum import file_sha256
 from rc_pipeline.storage.layout import PARTITION_FILE, Dataset, parse_partition_dir_name, partition_dir_name
 from rc_pipeline.storage.verify import FileCheck, verify_file
+from rc_pipeline.storage.worm import (
+    ObjectLock,
+    WormPolicy,
+    check_bucket,
+    is_record,
+    object_lock,
+    set_legal_hold,
+)
 
 
 class StorageCore:
@@ -35,13 +45,24 @@ class StorageCore:
     for object stores (use `url` for a protocol-qualified form).
     """
 
-    def __init__(self, root: str, warehouse_path: str | None = None) -> None:
+    def __init__(self, root: str, warehouse_path: str | None = None, worm: WormPolicy | None = None) -> None:
         self.fs, root_path = url_to_fs(root)
         self.root = root_path.rstrip("/") or "/"
         self._warehouse_path = warehouse_path
-        # Extra arguments of every upload to an object store (the Object Lock mode and retain-until
-        # date of a WORM archive); local writes take none.
+        # Extra arguments of every upload to an object store; local writes take none.
         self.put_kwargs: dict[str, Any] = {}
+        # WORM: every record lands with an Object Lock (see `put_kwargs_for`). Checked now, before
+        # anything is written: a bucket that cannot lock fails here, not after years of unlocked records.
+        self.worm = worm
+        if worm is not None:
+            check_bucket(self.fs, self.root, worm)
+
+    def put_kwargs_for(self, path: str) -> Mapping[str, Any]:
+        """The upload arguments of ``path``: with WORM, a record's carry its Object Lock."""
+        if self.worm is not None and is_record(self.relative(path)):
+            # A ChainMap reads the lock's date only when the upload takes its arguments.
+            return ChainMap(self.worm.put_kwargs(), self.put_kwargs)  # type: ignore[arg-type]
+        return self.put_kwargs
 
     # ------------------------------------------------------------------ basics
     @property
@@ -61,6 +82,11 @@ class StorageCore:
     def fs_name(path: str) -> str:
         """Last component of ``path``."""
         return path.rstrip("/").rsplit("/", 1)[-1]
+
+    def relative(self, path: str) -> str:
+        """``path`` relative to the root (unchanged when it is not under it)."""
+        prefix = self.root.rstrip("/") + "/"
+        return path[len(prefix) :] if path.startswith(prefix) else path
 
     def exists(self, path: str) -> bool:
         """Whether a file exists at ``path``."""
@@ -86,25 +112,59 @@ class StorageCore:
             if self.exists(path):
                 self.fs.rm(path)
 
+    def keep_as(self, source: str, target: str) -> None:
+        """Keep the file at ``source`` under ``target`` too, before ``source`` is overwritten.
+
+        Locally a rename. On an object store the bytes are uploaded again under ``target`` with its
+        upload arguments, and ``source`` is left for the caller's next upload to overwrite: no delete
+        (on a versioned bucket it would only add a delete marker). Not a server-side copy: that did not
+        keep an Object Lock in tests against an S3 server (S3 wants a checksum header with a locked
+        copy). Only a re-fetch that differs keeps a file this way, so the extra traffic is rare."""
+        if self.is_local:
+            self.fs.mv(source, target)
+            return
+        with staged_local_file(target, fs=self.fs, put_kwargs=self.put_kwargs_for(target)) as local:
+            self.fs.get_file(source, str(local))
+
+    # ------------------------------------------------------------ Object Lock
+    def object_lock(self, path: str) -> ObjectLock:
+        """What S3 says of ``path``'s lock (an S3 archive only; FileNotFoundError when absent)."""
+        return object_lock(self.fs, path)
+
+    def set_legal_hold(self, path: str, on: bool) -> None:
+        """Turn the S3 legal hold of ``path``'s current version on or off (a WORM archive only)."""
+        set_legal_hold(self.fs, path, on)
+
+    def lock_problem(self, path: str) -> str | None:
+        """Why ``path`` is not locked as the WORM policy requires (None: it is, or WORM is off).
+        Working state (see `worm.UNLOCKED_PREFIXES`) is never locked and never a problem."""
+        if self.worm is None or not is_record(self.relative(path)):
+            return None
+        try:
+            lock = self.object_lock(path)
+        except FileNotFoundError:
+            return f"{self.relative(path)}: missing"
+        return self.worm.problem(dataclasses.replace(lock, path=self.relative(path)))
+
     # ------------------------------------------------------------ writes
     @contextlib.contextmanager
     def atomic_open(self, path: str) -> Iterator[IO[bytes]]:
         """Binary writer that publishes ``path`` whole on success, leaves it untouched on error."""
-        with atomic_open(path, "wb", fs=self.fs, put_kwargs=self.put_kwargs) as handle:
+        with atomic_open(path, "wb", fs=self.fs, put_kwargs=self.put_kwargs_for(path)) as handle:
             yield handle
 
     def atomic_write_bytes(self, path: str, data: bytes) -> None:
         """Write ``data`` to ``path`` atomically."""
-        atomic_write_bytes(path, data, fs=self.fs, put_kwargs=self.put_kwargs)
+        atomic_write_bytes(path, data, fs=self.fs, put_kwargs=self.put_kwargs_for(path))
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
         """Write ``path`` whole unless it exists (False then): see `atomic.create_exclusive`."""
-        return create_exclusive(path, data, fs=self.fs, put_kwargs=self.put_kwargs)
+        return create_exclusive(path, data, fs=self.fs, put_kwargs=self.put_kwargs_for(path))
 
     @contextlib.contextmanager
     def staged_file(self, path: str) -> Iterator[Path]:
         """Local path to fill; published to ``path`` on success (see `staged_local_file`)."""
-        with staged_local_file(path, fs=self.fs, put_kwargs=self.put_kwargs) as local:
+        with staged_local_file(path, fs=self.fs, put_kwargs=self.put_kwargs_for(path)) as local:
             yield local
 
     # ------------------------------------------------------------ JSON files

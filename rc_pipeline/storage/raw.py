@@ -129,17 +129,14 @@ class RawPartitions(StorageCore):
                 previous is None or previous.sha256 != hashing.digest.hexdigest()
             ):
                 stamp = previous.fetched_at if previous else datetime.now(UTC).isoformat()
-                superseded = self.superseded_pages_path(day, stamp, dataset)
-                if self.is_local:
-                    self.fs.mv(pages_path, superseded)
-                else:
-                    # A server-side copy writes the superseded object whole under its final key (with
-                    # this archive's put arguments, e.g. its retention); the old key is then
-                    # overwritten by the new page file's upload, so no delete is needed.
-                    self.fs.copy(pages_path, superseded, **self.put_kwargs)
+                self.keep_as(pages_path, self.superseded_pages_path(day, stamp, dataset))
 
         with atomic_open(
-            pages_path, "wb", fs=self.fs, before_publish=retract_old_manifest, put_kwargs=self.put_kwargs
+            pages_path,
+            "wb",
+            fs=self.fs,
+            before_publish=retract_old_manifest,
+            put_kwargs=self.put_kwargs_for(pages_path),
         ) as handle:
             hashing = write_page_lines(handle, pages, counts)
         manifest = RawManifest(

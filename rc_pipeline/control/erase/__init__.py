@@ -24,7 +24,7 @@ The package, by what each module holds: `model` (the plan, the result, holds blo
 (which records are the person's; the JSON surgery), `trail` (the audit trail as memory, verified
 first), `scan` (every trace in the archive), `source` (listing and purging at RingCentral), `plan`
 (the dry run), `rewrite` (one archive day re-written), `verify` (raw layers and warehouse afterwards),
-`execute` (carrying out a plan).
+`retention` (objects S3 Object Lock keeps, which refuse the erasure), `execute` (carrying out a plan).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from rc_pipeline.control.erase.model import (
 )
 from rc_pipeline.control.erase.plan import plan_erasure
 from rc_pipeline.control.erase.records import drop_records
+from rc_pipeline.control.erase.retention import ErasureRetained
 from rc_pipeline.control.erase.scan import RAW_LAYERS
 from rc_pipeline.control.erase.source import MAX_IDS_PER_REQUEST, SOURCE_AVAILABILITY, SOURCE_FLOOR
 from rc_pipeline.control.erase.trail import (
@@ -80,6 +81,7 @@ __all__ = [
     "ErasureBlocked",
     "ErasurePlan",
     "ErasureResult",
+    "ErasureRetained",
     "FileChange",
     "Progress",
     "RawFile",

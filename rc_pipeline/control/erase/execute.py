@@ -14,6 +14,7 @@ from rc_pipeline.control.erase.model import (
     _blocked,
     _plan_items,
 )
+from rc_pipeline.control.erase.retention import refuse_retained
 from rc_pipeline.control.erase.rewrite import _erase_day
 from rc_pipeline.control.erase.scan import _scan_archive
 from rc_pipeline.control.erase.source import _delete_at_source, _list_source
@@ -32,6 +33,7 @@ from rc_pipeline.days import day_window
 from rc_pipeline.message_store.captured import erase_captured
 from rc_pipeline.ringcentral import RingCentralClient
 from rc_pipeline.storage import ArchiveStorage, Dataset
+from rc_pipeline.storage.worm import is_s3
 from rc_pipeline.storage.zipsafe import ZipLimits
 from rc_pipeline.verification import MESSAGE_CHECKS, verify_day
 
@@ -48,6 +50,8 @@ def execute_erasure(
 ) -> ErasureResult:
     """Carry out ``plan``: purge at the source by id, then re-write the archive, verify, audit.
 
+    Raises `ErasureRetained` (naming an object and its lock) before anything is done when an object it
+    would re-write or remove is under S3 Object Lock: records retention overrides erasure.
     Raises `ErasureBlocked` (naming the holds) before anything is done while an active hold covers
     any message of the plan; holds are read again before every delete request and before the archive
     is touched. Raises `AuditTrailBroken` before anything is done when the audit trail does not verify
@@ -63,6 +67,10 @@ def execute_erasure(
     blocked = _blocked(_plan_items(plan), active_holds(storage), extension_id)
     if blocked:
         raise ErasureBlocked(extension_id, blocked)
+    # Objects under S3 Object Lock would survive any re-write or delete: refused before anything is
+    # sent or written (ErasureRetained), read now rather than trusted from the plan.
+    if is_s3(storage.fs):
+        refuse_retained(storage, _scan_archive(storage, extension_id, limits, say), extension_id)
     run = uuid.uuid4().hex[:16]
     scope = {"extension_id": extension_id, "run": run}
     result = ErasureResult(extension_id, run)
@@ -101,6 +109,8 @@ def execute_erasure(
         )
         if blocked:
             raise ErasureBlocked(extension_id, blocked)
+        # Locked since the check above (a run wrote the day again): the archive stays as it is.
+        refuse_retained(storage, scans, extension_id)
         # The capture layer (message-sync) holds whole files per mailbox: they go first, so no day
         # re-written below takes the extension's messages back in from a capture.
         captured = erase_captured(storage, extension_id)

@@ -103,6 +103,8 @@ class ErasurePlan:
     extension_at_source: bool
     days: list[DayPlan]
     holds_checked: list[str]
+    # Objects it would change that S3 Object Lock keeps ("path: MODE until DATE"): nothing is erased.
+    retained: list[str] = field(default_factory=list)
 
     @property
     def blocked(self) -> list[Blocked]:
@@ -192,6 +194,12 @@ class ErasurePlan:
             )
         elif self.nothing_to_do:
             lines += ["", "Nothing of this extension is left at the source or in the archive."]
+        if self.retained:
+            lines += ["", "REFUSED: records retention overrides erasure. Under S3 Object Lock:"]
+            lines += [f"  {line}" for line in self.retained]
+            lines.append(
+                "Nothing will be erased, at the source or in the archive, while any of it is locked."
+            )
         return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from rc_pipeline.control.erase.model import DayPlan, ErasurePlan, Progress, _blocked, _plan_items
+from rc_pipeline.control.erase.retention import retained
 from rc_pipeline.control.erase.scan import _scan_archive
 from rc_pipeline.control.erase.source import SOURCE_FLOOR, _list_source, _source_windows
 from rc_pipeline.control.holds import active_holds
@@ -69,6 +70,7 @@ def plan_erasure(
         extension_at_source=known_at_source,
         days=[days[d] for d in sorted(days)],
         holds_checked=[h.id for h in holds],
+        retained=retained(storage, scans, extension_id),
     )
     for blocked in _blocked(_plan_items(result), holds, extension_id):
         days[blocked.day].blocked.append(blocked)
