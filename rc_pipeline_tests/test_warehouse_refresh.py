@@ -330,3 +330,45 @@ def test_random_histories_refresh_to_what_a_full_rebuild_gives(tmp_path, history
         assert build_warehouse(storage).mode in {"incremental", "unchanged"}
     assert_same_as_full(storage, storage.warehouse_path, root)
     shutil.rmtree(root)
+
+
+def test_the_asset_refreshes_by_default_and_rebuilds_whole_when_configured(tmp_path):
+    import dagster as dg
+
+    from rc_pipeline.defs.resources import ArchiveResource
+    from rc_pipeline.defs.warehouse.assets import build_warehouse_assets
+
+    storage = seeded_archive(tmp_path / "archive")
+    resources = {"archive": ArchiveResource(root=str(tmp_path / "archive"))}
+
+    def run(**config) -> dict:
+        run_config = {"ops": {"warehouse": {"config": config}}} if config else None
+        result = dg.materialize(build_warehouse_assets(), resources=resources, run_config=run_config)
+        (event,) = result.get_asset_materialization_events()
+        return {k: v.value for k, v in event.materialization.metadata.items()}
+
+    meta = run(full_rebuild=True)
+    assert (meta["mode"], meta["reason"]) == ("full", "full rebuild asked for")
+    write_call_day(storage, DAYS[3], random.Random(5))
+    meta = run()
+    assert (meta["mode"], meta["days_refreshed"], meta["days_refreshed_list"]) == (
+        "incremental",
+        1,
+        [DAYS[3].isoformat()],
+    )
+    assert meta["seconds"] > 0
+
+
+def test_cli_refreshes_the_warehouse_or_rebuilds_it_whole(tmp_path, monkeypatch, capsys):
+    from rc_pipeline.cli import main
+
+    storage = seeded_archive(tmp_path / "archive")
+    monkeypatch.setenv("RC_ARCHIVE_ROOT", str(tmp_path / "archive"))
+    monkeypatch.delenv("RC_WAREHOUSE_PATH", raising=False)
+    assert main(["warehouse"]) == 0
+    assert "full rebuild (no warehouse yet)" in capsys.readouterr().out
+    write_message_day(storage, DAYS[4], random.Random(2))
+    assert main(["warehouse"]) == 0
+    assert "refreshed 1 days" in capsys.readouterr().out
+    assert main(["warehouse", "--full"]) == 0
+    assert "full rebuild (full rebuild asked for)" in capsys.readouterr().out

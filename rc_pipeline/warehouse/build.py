@@ -90,6 +90,15 @@ class WarehouseStats:
     extensions_changed: int = 0
     copy_seconds: float = 0.0
 
+    def describe(self) -> str:
+        """One line saying what was done, e.g. for a log."""
+        if self.mode == "full":
+            return f"full rebuild ({self.reason}) in {self.seconds:.1f} s"
+        if self.mode == "unchanged":
+            return "unchanged: no partition changed since the last build"
+        renamed = f", {self.extensions_changed} extensions renamed" if self.extensions_changed else ""
+        return f"refreshed {len(self.days_refreshed)} days{renamed} in {self.seconds:.1f} s"
+
     def metadata(self) -> dict[str, Any]:
         """Plain, JSON-ready summary (for run metadata and logs)."""
         return {
