@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.transform.schemas import (
+    ACTIVE_CALL_SNAPSHOTS_SCHEMA,
     CALL_LEGS_SCHEMA,
     CALLS_SCHEMA,
     EXTENSIONS_SCHEMA,
@@ -372,3 +373,19 @@ def test_cli_refreshes_the_warehouse_or_rebuilds_it_whole(tmp_path, monkeypatch,
     assert "refreshed 1 days" in capsys.readouterr().out
     assert main(["warehouse", "--full"]) == 0
     assert "full rebuild (full rebuild asked for)" in capsys.readouterr().out
+
+
+def test_a_refresh_gives_views_their_first_files(tmp_path):
+    storage = ArchiveStorage(str(tmp_path / "archive"))
+    write_message_day(storage, DAYS[0], random.Random(1))
+    path = build_warehouse(storage).path
+    assert query(path, "SELECT count(*) FROM calls")[1] == [(0,)]
+    write_call_day(storage, DAYS[0], random.Random(2))
+    # Not an input of the marts: the view reads whatever snapshots exist at query time.
+    taken = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    snapshot = typed(ACTIVE_CALL_SNAPSHOTS_SCHEMA, 1, {"snapshot_time": [taken], "partition_date": [DAYS[0]]})
+    storage.write_parquet(Dataset.ACTIVE_CALL_SNAPSHOTS, DAYS[0], snapshot)
+    stats = build_warehouse(storage)
+    assert stats.mode == "incremental" and stats.empty_datasets == ("extensions_history",)
+    assert query(path, "SELECT count(*) FROM calls")[1] == [(stats.row_counts["calls"],)]
+    assert query(path, "SELECT count(*) FROM active_call_snapshots")[1] == [(1,)]

@@ -165,6 +165,19 @@ def _create_views(connection: duckdb.DuckDBPyConnection, storage: ArchiveStorage
     return empty
 
 
+def _update_views(connection: duckdb.DuckDBPyConnection, storage: ArchiveStorage) -> None:
+    """Re-create, in a copied file, the views of datasets that gained their first files or lost their
+    last. The others are current (their SQL is in the definition hash), and re-binding a view over a
+    glob reads every file's footer: years of partitions, for nothing."""
+    for view, (dataset, schema) in (*_sources().items(), *SNAPSHOT_VIEWS.items()):
+        glob = _glob_if_any(storage, dataset)
+        stored = connection.execute(
+            "SELECT sql FROM duckdb_views() WHERE view_name = ? AND schema_name = 'main'", [view]
+        ).fetchone()
+        if stored is None or ("read_parquet" in str(stored[0])) != (glob is not None):
+            connection.execute(parquet_view_sql(view, glob, schema))
+
+
 def _urls(storage: ArchiveStorage, partitions: list[Partition]) -> dict[str, str]:
     return {p.path: storage.url(p.path) for p in partitions}
 
@@ -240,11 +253,12 @@ def build_warehouse(
             copy_seconds = time.monotonic() - copy_started
         connection = duckdb.connect(str(temp))
         try:
-            _create_views(connection, storage)
             if recorded is None:
+                _create_views(connection, storage)
                 _build_full(connection, storage, definition, current)
                 report = None
             else:
+                _update_views(connection, storage)
                 report = refresh_marts(connection, storage, _sources(), changes, current, _mart_sql())
                 for dataset, change in changes.items():
                     fresh = [current[dataset][day] for day in sorted(change.added | change.rewritten)]
