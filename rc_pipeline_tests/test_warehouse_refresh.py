@@ -270,6 +270,10 @@ def test_what_forces_a_full_rebuild(tmp_path, monkeypatch):
     stats = build_warehouse(storage)
     assert (stats.mode, stats.reason) == ("full", "view or mart definitions changed")
     assert build_warehouse(storage).mode == "unchanged"
+    monkeypatch.setitem(build_module.MART_SQL, "mart_new", "CREATE OR REPLACE VIEW mart_new AS SELECT 1 AS x")
+    stats = build_warehouse(storage)
+    assert (stats.mode, stats.reason) == ("full", "marts without a refresh strategy: mart_new")
+    monkeypatch.delitem(build_module.MART_SQL, "mart_new")
     # A file without the state (an older version's, or damaged) is rebuilt whole.
     connection = duckdb.connect(path)
     connection.execute("DROP SCHEMA refresh_state CASCADE")

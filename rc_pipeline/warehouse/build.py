@@ -238,7 +238,14 @@ def build_warehouse(
     target.parent.mkdir(parents=True, exist_ok=True)
     definition = _definition(storage)
     current = {dataset: list_partitions(storage, dataset) for dataset in input_datasets()}
-    recorded, reason = (None, "full rebuild asked for") if full else _read_recorded(target, definition)
+    # A mart no refresh strategy covers could only go stale in a refresh: such a build is always full.
+    unplanned = sorted(set(_mart_sql()) - set(DAILY_MARTS) - set(EXTENSION_MARTS))
+    if full:
+        recorded, reason = None, "full rebuild asked for"
+    elif unplanned:
+        recorded, reason = None, f"marts without a refresh strategy: {', '.join(unplanned)}"
+    else:
+        recorded, reason = _read_recorded(target, definition)
     changes = {}
     if recorded is not None:
         changes = {d: compare(recorded.partitions.get(d.value, {}), current[d]) for d in current}
