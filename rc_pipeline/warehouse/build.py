@@ -143,7 +143,7 @@ def _mart_sql() -> dict[str, str]:
 
 def _definition(storage: ArchiveStorage) -> str:
     """Hash of every view and mart definition, with the archive location the views read."""
-    parts = [LATEST_EXTENSIONS_SQL]
+    parts = [materialized(LATEST_EXTENSIONS_SQL)]
     for view, (dataset, schema) in (*_sources().items(), *SNAPSHOT_VIEWS.items()):
         parts.append(parquet_view_sql(view, storage.url(storage.parquet_glob(dataset)), schema))
     parts += [f"{name}\n{sql}" for name, sql in sorted(_mart_sql().items())]
@@ -161,7 +161,8 @@ def _create_views(connection: duckdb.DuckDBPyConnection, storage: ArchiveStorage
         connection.execute(parquet_view_sql(view, glob, schema))
     for view, (dataset, schema) in (*MESSAGE_VIEWS.items(), *SNAPSHOT_VIEWS.items()):
         connection.execute(parquet_view_sql(view, _glob_if_any(storage, dataset), schema))
-    connection.execute(LATEST_EXTENSIONS_SQL)
+    # A table: as a view it read every daily snapshot ever taken at each query (years of files).
+    connection.execute(materialized(LATEST_EXTENSIONS_SQL))
     return empty
 
 
@@ -266,7 +267,7 @@ def build_warehouse(
                 report = None
             else:
                 _update_views(connection, storage)
-                report = refresh_marts(connection, storage, _sources(), changes, current, _mart_sql())
+                # The state first: the refresh finds the newest directory snapshot (with rows) there.
                 for dataset, change in changes.items():
                     fresh = [current[dataset][day] for day in sorted(change.added | change.rewritten)]
                     state.record_partitions(
@@ -276,6 +277,7 @@ def build_warehouse(
                         fresh,
                         _urls(storage, fresh),
                     )
+                report = refresh_marts(connection, storage, _sources(), changes, current, _mart_sql())
             counts = state.row_counts(connection)
             connection.execute("CHECKPOINT")
         finally:

@@ -86,6 +86,49 @@ def refresh_marts(
 ) -> RefreshReport:
     """Recompute, in the open warehouse, what the changed partitions touch (see the module doc)."""
     report = RefreshReport()
+    if changes[Dataset.EXTENSIONS].days:
+        _refresh_latest_extensions(connection, storage, sources, current)
+    _refresh(connection, storage, sources, changes, current, mart_sql, report)
+    return report
+
+
+def _refresh_latest_extensions(
+    connection: duckdb.DuckDBPyConnection,
+    storage: ArchiveStorage,
+    sources: Sources,
+    current: dict[Dataset, dict[date, Partition]],
+) -> None:
+    """The `extensions` table (the latest snapshot) from the newest snapshot file with rows.
+
+    A full build keeps the newest of every snapshot ever taken (one a day: years of files); each
+    snapshot file holds that day's directory alone (`snapshot_date` = its partition day), so the
+    newest one with rows is the same table for the price of one file.
+    """
+    row = connection.execute(
+        f"SELECT max(day) FROM {state.SCHEMA}.partitions WHERE dataset = ? AND rows > 0",
+        [Dataset.EXTENSIONS.value],
+    ).fetchone()
+    newest = row[0] if row else None
+    (schema,) = [schema for dataset, schema in sources.values() if dataset == Dataset.EXTENSIONS]
+    files = [storage.url(current[Dataset.EXTENSIONS][newest].path)] if newest else []
+    connection.execute(parquet_view_sql("latest_snapshot", files, schema, temporary=True))
+    connection.execute("DELETE FROM extensions")
+    connection.execute(
+        "INSERT INTO extensions BY NAME SELECT * FROM latest_snapshot "
+        "WHERE snapshot_date = (SELECT max(snapshot_date) FROM latest_snapshot)"
+    )
+    connection.execute("DROP VIEW temp.latest_snapshot")
+
+
+def _refresh(
+    connection: duckdb.DuckDBPyConnection,
+    storage: ArchiveStorage,
+    sources: Sources,
+    changes: dict[Dataset, Changes],
+    current: dict[Dataset, dict[date, Partition]],
+    mart_sql: dict[str, str],
+    report: RefreshReport,
+) -> None:
     # Marts reading the same inputs share one set of temporary views.
     groups: dict[tuple[str, ...], list[str]] = {}
     for name, mart in (*DAILY_MARTS.items(), *EXTENSION_MARTS.items()):
@@ -121,7 +164,6 @@ def refresh_marts(
             f"INSERT INTO {table} BY NAME "
             + spanning.from_days_sql.format(by_day=f"{state.SCHEMA}.{spanning.by_day_table}")
         )
-    return report
 
 
 def _refresh_extension_names(

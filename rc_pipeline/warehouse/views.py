@@ -45,6 +45,7 @@ def parquet_view_sql(
     )
 
 
+# The latest directory snapshot, materialised (see `materialized`) like the marts.
 LATEST_EXTENSIONS_SQL = """
 CREATE OR REPLACE VIEW extensions AS
 SELECT * FROM extensions_history
