@@ -166,17 +166,32 @@ def _create_views(connection: duckdb.DuckDBPyConnection, storage: ArchiveStorage
     return empty
 
 
-def _update_views(connection: duckdb.DuckDBPyConnection, storage: ArchiveStorage) -> None:
-    """Re-create, in a copied file, the views of datasets that gained their first files or lost their
-    last. The others are current (their SQL is in the definition hash), and re-binding a view over a
-    glob reads every file's footer: years of partitions, for nothing."""
-    for view, (dataset, schema) in (*_sources().items(), *SNAPSHOT_VIEWS.items()):
-        glob = _glob_if_any(storage, dataset)
+def _stale_views(connection: duckdb.DuckDBPyConnection, globs: dict[str, str | None]) -> list[str]:
+    """CREATE statements of the views whose dataset gained its first files or lost its last since the
+    file was built. The others are current (their SQL is in the definition hash), and re-binding a
+    view over a glob reads every file's footer: years of partitions, for nothing."""
+    statements = []
+    for view, (_, schema) in (*_sources().items(), *SNAPSHOT_VIEWS.items()):
+        glob = globs[view]
         stored = connection.execute(
             "SELECT sql FROM duckdb_views() WHERE view_name = ? AND schema_name = 'main'", [view]
         ).fetchone()
         if stored is None or ("read_parquet" in str(stored[0])) != (glob is not None):
-            connection.execute(parquet_view_sql(view, glob, schema))
+            statements.append(parquet_view_sql(view, glob, schema))
+    return statements
+
+
+def _view_globs(
+    storage: ArchiveStorage, current: dict[Dataset, dict[date, Partition]]
+) -> dict[str, str | None]:
+    """Each view's glob as DuckDB reads it, None for a dataset without files (listed ones not again)."""
+    globs = {}
+    for view, (dataset, _) in (*_sources().items(), *SNAPSHOT_VIEWS.items()):
+        if dataset in current:
+            globs[view] = storage.url(storage.parquet_glob(dataset)) if current[dataset] else None
+        else:
+            globs[view] = _glob_if_any(storage, dataset)
+    return globs
 
 
 def _urls(storage: ArchiveStorage, partitions: list[Partition]) -> dict[str, str]:
@@ -203,7 +218,9 @@ def _build_full(
         connection.execute(f"CREATE TABLE {state.SCHEMA}.{spanning.by_day_table} AS {spanning.by_day_sql}")
 
 
-def _read_recorded(target: Path, definition: str) -> tuple[state.RecordedState | None, str]:
+def _read_recorded(
+    globs: dict[str, str | None], target: Path, definition: str
+) -> tuple[state.RecordedState | None, str]:
     """The target's refresh state, or None and why a full build is needed."""
     if not target.exists():
         return None, "no warehouse yet"
@@ -213,6 +230,7 @@ def _read_recorded(target: Path, definition: str) -> tuple[state.RecordedState |
         return None, f"the warehouse file cannot be opened ({str(exc).splitlines()[0]})"
     try:
         recorded = state.read_state(connection)
+        recorded.stale_views = len(_stale_views(connection, globs))
     except state.StateUnreadable as exc:
         return None, str(exc)
     finally:
@@ -239,6 +257,7 @@ def build_warehouse(
     target.parent.mkdir(parents=True, exist_ok=True)
     definition = _definition(storage)
     current = {dataset: list_partitions(storage, dataset) for dataset in input_datasets()}
+    globs = _view_globs(storage, current)
     # A mart no refresh strategy covers could only go stale in a refresh: such a build is always full.
     unplanned = sorted(set(_mart_sql()) - set(DAILY_MARTS) - set(EXTENSION_MARTS))
     if full:
@@ -246,11 +265,11 @@ def build_warehouse(
     elif unplanned:
         recorded, reason = None, f"marts without a refresh strategy: {', '.join(unplanned)}"
     else:
-        recorded, reason = _read_recorded(target, definition)
+        recorded, reason = _read_recorded(globs, target, definition)
     changes = {}
     if recorded is not None:
         changes = {d: compare(recorded.partitions.get(d.value, {}), current[d]) for d in current}
-        if not any(c.days for c in changes.values()):
+        if not any(c.days for c in changes.values()) and not recorded.stale_views:
             return _stats(storage, target, current, started, mode="unchanged", counts=None)
     temp = target.with_name(f".tmp-{uuid.uuid4().hex}-{target.name}")
     copy_seconds = 0.0
@@ -266,7 +285,8 @@ def build_warehouse(
                 _build_full(connection, storage, definition, current)
                 report = None
             else:
-                _update_views(connection, storage)
+                for statement in _stale_views(connection, globs):
+                    connection.execute(statement)
                 # The state first: the refresh finds the newest directory snapshot (with rows) there.
                 for dataset, change in changes.items():
                     fresh = [current[dataset][day] for day in sorted(change.added | change.rewritten)]

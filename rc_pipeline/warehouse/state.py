@@ -35,6 +35,8 @@ class RecordedState:
 
     definition: str
     partitions: dict[str, dict[date, str]] = field(default_factory=dict)
+    # Views to re-create: their dataset gained its first files or lost its last (see build).
+    stale_views: int = 0
 
 
 class StateUnreadable(Exception):
