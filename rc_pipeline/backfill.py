@@ -217,7 +217,8 @@ def describe_warehouse(result: dg.ExecuteInProcessResult) -> str:
                 return f"warehouse: full rebuild ({meta.get('reason')}) in {meta.get('seconds')} s"
             if meta.get("mode") == "unchanged":
                 return "warehouse: unchanged (no partition changed since its last build)"
-            return f"warehouse: refreshed {meta.get('days_refreshed')} days in {meta.get('seconds')} s"
+            days = meta.get("days_refreshed")
+            return f"warehouse: refreshed {days} day{'' if days == 1 else 's'} in {meta.get('seconds')} s"
     return "warehouse: not built (see the run's log)"
 
 

@@ -374,7 +374,7 @@ def test_cli_refreshes_the_warehouse_or_rebuilds_it_whole(tmp_path, monkeypatch,
     assert "full rebuild (no warehouse yet)" in capsys.readouterr().out
     write_message_day(storage, DAYS[4], random.Random(2))
     assert main(["warehouse"]) == 0
-    assert "refreshed 1 days" in capsys.readouterr().out
+    assert "refreshed 1 day in" in capsys.readouterr().out
     assert main(["warehouse", "--full"]) == 0
     assert "full rebuild (full rebuild asked for)" in capsys.readouterr().out
 

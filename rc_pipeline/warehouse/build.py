@@ -97,7 +97,8 @@ class WarehouseStats:
         if self.mode == "unchanged":
             return "unchanged: no partition changed since the last build"
         renamed = f", {self.extensions_changed} extensions renamed" if self.extensions_changed else ""
-        return f"refreshed {len(self.days_refreshed)} days{renamed} in {self.seconds:.1f} s"
+        days = len(self.days_refreshed)
+        return f"refreshed {days} day{'' if days == 1 else 's'}{renamed} in {self.seconds:.1f} s"
 
     def metadata(self) -> dict[str, Any]:
         """Plain, JSON-ready summary (for run metadata and logs)."""
