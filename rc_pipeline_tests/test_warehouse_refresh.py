@@ -244,6 +244,20 @@ def test_each_kind_of_change_refreshes_only_its_days_and_equals_a_full_rebuild(t
     assert stats.message_row_counts["messages"] == query(target, "SELECT count(*) FROM messages")[1][0][0]
 
 
+def test_a_snapshot_listing_an_extension_twice_is_refreshed_as_a_rebuild_counts_it(tmp_path):
+    storage = seeded_archive(tmp_path / "archive")
+    build_warehouse(storage)
+    twice = [EXTENSION_IDS[0], EXTENSION_IDS[0], EXTENSION_IDS[1]]
+    snapshot = typed(
+        EXTENSIONS_SCHEMA,
+        3,
+        {"id": twice, "name": ["One", "Also one", "Two"], "snapshot_date": [DAYS[4]] * 3},
+    )
+    storage.write_parquet(Dataset.EXTENSIONS, DAYS[4], snapshot)
+    assert build_warehouse(storage).extensions_changed == len(EXTENSION_IDS)
+    assert_same_as_full(storage, storage.warehouse_path, tmp_path)
+
+
 def test_erasure_rewriting_many_days_is_refreshed(tmp_path):
     storage = seeded_archive(tmp_path / "archive")
     build_warehouse(storage)

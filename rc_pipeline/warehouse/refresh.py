@@ -38,7 +38,6 @@ class RefreshReport:
 
     days: set[date] = field(default_factory=set)
     extensions_changed: int = 0
-    recomputed_whole: list[str] = field(default_factory=list)
 
 
 def _days_of(inputs: tuple[str, ...], sources: Sources, changes: dict[Dataset, Changes]) -> set[date]:
@@ -197,7 +196,6 @@ def _refresh_extension_names(
             if duplicated and duplicated[0]:
                 # An id listed twice multiplies the joined rows: only the mart's own SQL gets that right.
                 connection.execute(materialized(mart_sql[name]))
-                report.recomputed_whole.append(name)
                 continue
             assignments = ", ".join(
                 f"{quote_identifier(column)} = u.{quote_identifier(source)}"
