@@ -152,19 +152,12 @@ def _definition(storage: ArchiveStorage) -> str:
     return state.definition_hash(parts)
 
 
-def _create_views(connection: duckdb.DuckDBPyConnection, storage: ArchiveStorage) -> list[str]:
-    """Every view over Parquet, and `extensions`; returns the call-side views without files."""
-    empty = []
-    for view, (dataset, schema) in DATASET_VIEWS.items():
-        glob = _glob_if_any(storage, dataset)
-        if glob is None:
-            empty.append(view)
-        connection.execute(parquet_view_sql(view, glob, schema))
-    for view, (dataset, schema) in (*MESSAGE_VIEWS.items(), *SNAPSHOT_VIEWS.items()):
+def _create_views(connection: duckdb.DuckDBPyConnection, storage: ArchiveStorage) -> None:
+    """Every view over Parquet, and the `extensions` table (the latest directory snapshot)."""
+    for view, (dataset, schema) in (*DATASET_VIEWS.items(), *MESSAGE_VIEWS.items(), *SNAPSHOT_VIEWS.items()):
         connection.execute(parquet_view_sql(view, _glob_if_any(storage, dataset), schema))
     # A table: as a view it read every daily snapshot ever taken at each query (years of files).
     connection.execute(materialized(LATEST_EXTENSIONS_SQL))
-    return empty
 
 
 def _stale_views(connection: duckdb.DuckDBPyConnection, globs: dict[str, str | None]) -> list[str]:
