@@ -35,6 +35,9 @@ def signature(info: dict[str, Any]) -> str:
 
 def list_partitions(storage: ArchiveStorage, dataset: Dataset) -> dict[date, Partition]:
     """Every complete partition of ``dataset``, by day (temp files and odd directories are skipped)."""
+    # Object-store filesystems cache listings per process (by directory, so all of it goes): another
+    # process's writes must be seen.
+    storage.fs.invalidate_cache()
     found = storage.fs.glob(storage.parquet_glob(dataset), detail=True)
     partitions: dict[date, Partition] = {}
     for path, info in found.items():
