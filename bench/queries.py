@@ -1,13 +1,18 @@
-"""Scenario 5: analyst queries on a big archive, through the warehouse.
+"""Scenario 5: the warehouse on a big archive: refresh after one day, full rebuild, analyst queries.
 
 Generates `days` x `calls_per_day` calls (with ~2.5 legs each, a third recorded, recordings verified
-in the manifest, 200 extensions) as typed Parquet in the archive layout, builds the warehouse with
-`build_warehouse`, and times three mart queries with `rc_pipeline.warehouse.query` (what
-`rc-pipeline query` runs: a read-only connection per query). Warm = after one untimed run.
+in the manifest, 200 extensions, one directory snapshot per day as the daily job writes) as typed
+Parquet in the archive layout, all but the newest day first. Builds the warehouse (full), then times
+`build_warehouse`'s refresh after the newest day lands (with its directory snapshot) and after one
+older day is re-written (as a re-archive or an erasure does), then a full rebuild of the same archive,
+checks that the refreshed marts equal the rebuilt ones, and times three mart queries with
+`rc_pipeline.warehouse.query` (what `rc-pipeline query` runs: a read-only connection per query) on
+the refreshed file. Warm = after one untimed run.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, date, datetime, timedelta
@@ -216,46 +221,101 @@ def _write_day(root: str, day: date, n: int, seed: int) -> int:
     return tables[0].num_rows
 
 
-def generate(root: Path, days: int, calls_per_day: int, workers: int = 2) -> tuple[int, date]:
-    """Typed Parquet for `days` days ending yesterday, plus one extensions snapshot."""
+def _day_list(days: int) -> list[date]:
+    """`days` days ending yesterday, newest last."""
+    last = datetime.now(UTC).date() - timedelta(days=1)
+    return [last - timedelta(days=n) for n in reversed(range(days))]
+
+
+def _write_snapshot(root: Path, snapshot: date, template: pa.Table) -> None:
+    """The directory as the daily snapshot job writes it: same extensions, that day's snapshot date."""
     from rc_pipeline.storage import ArchiveStorage, Dataset
+
+    column = template.schema.get_field_index("snapshot_date")
+    table = template.set_column(
+        column, template.schema.field(column), pa.repeat(pa.scalar(snapshot, pa.date32()), template.num_rows)
+    )
+    ArchiveStorage(str(root)).write_parquet(Dataset.EXTENSIONS, snapshot, table)
+
+
+def generate(root: Path, days: list[date], calls_per_day: int, workers: int = 2) -> int:
+    """Typed Parquet for `days` (seed = position in the list), and one directory snapshot per day."""
     from rc_pipeline.transform.extensions import extensions_table
     from rc_pipeline.transform.sample_records import sample_extension_record
 
-    last = datetime.now(UTC).date() - timedelta(days=1)
-    day_list = [last - timedelta(days=n) for n in range(days)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        rows = sum(pool.map(_write_day, [str(root)] * days, day_list, [calls_per_day] * days, range(days)))
-    ArchiveStorage(str(root)).write_parquet(
-        Dataset.EXTENSIONS,
-        last,
-        extensions_table([sample_extension_record(n) for n in range(EXTENSIONS)], last),
-    )
-    return rows, last
+        rows = sum(
+            pool.map(_write_day, [str(root)] * len(days), days, [calls_per_day] * len(days), range(len(days)))
+        )
+    template = extensions_table([sample_extension_record(n) for n in range(EXTENSIONS)], days[0])
+    for day in days:
+        _write_snapshot(root, day, template)
+    return rows
+
+
+def _marts(path: str) -> dict[str, list]:
+    """Every mart's rows, sorted, floats rounded past summation-order noise."""
+    from rc_pipeline.warehouse import MART_SQL, MESSAGE_MART_SQL, query
+
+    out = {}
+    for mart in (*MART_SQL, *MESSAGE_MART_SQL):
+        _, rows = query(path, f"SELECT * FROM {mart}")
+        out[mart] = sorted(
+            (tuple(round(v, 9) if isinstance(v, float) else v for v in row) for row in rows), key=repr
+        )
+    return out
 
 
 def run(workdir: Path, *, days: int, calls_per_day: int, repeats: int, log=print) -> list[Result]:
     from rc_pipeline.storage import ArchiveStorage
+    from rc_pipeline.transform.extensions import extensions_table
+    from rc_pipeline.transform.sample_records import sample_extension_record
     from rc_pipeline.warehouse import build_warehouse, query
 
-    scenario = "5 queries"
+    scenario = "5 warehouse"
     root = workdir / "query-archive"
-    t0 = time.monotonic()
-    rows, _ = generate(root, days, calls_per_day)
-    log(f"  generated {rows:,} calls over {days} days in {time.monotonic() - t0:.0f} s")
     storage = ArchiveStorage(str(root))
-    stats = build_warehouse(storage)
-    log(f"  warehouse built in {stats.seconds:.1f} s: {stats.row_counts}")
+    day_list = _day_list(days)
+    t0 = time.monotonic()
+    rows = generate(root, day_list[:-1], calls_per_day)
+    log(f"  generated {rows:,} calls over {days - 1} days in {time.monotonic() - t0:.0f} s")
+    first = build_warehouse(storage)
+    log(f"  first build ({first.describe()}): {first.row_counts}")
+
+    # The newest day lands, with the day's directory snapshot, as the daily run writes them.
+    _write_day(str(root), day_list[-1], calls_per_day, days - 1)
+    template = extensions_table([sample_extension_record(n) for n in range(EXTENSIONS)], day_list[-1])
+    _write_snapshot(root, day_list[-1], template)
+    new_day = build_warehouse(storage)
+    log(f"  after one new day: {new_day.describe()} (file copy {new_day.copy_seconds:.3f} s)")
+    # An older day is re-written (new content), as a re-archive or an erasure does.
+    changed = day_list[len(day_list) // 2]
+    _write_day(str(root), changed, calls_per_day, 10 * days)
+    changed_day = build_warehouse(storage)
+    log(f"  after one changed day: {changed_day.describe()} (file copy {changed_day.copy_seconds:.3f} s)")
+    full_path = workdir / "warehouse-full.duckdb"
+    full = build_warehouse(storage, full_path, full=True)
+    log(f"  full rebuild of the same archive: {full.describe()}")
+    same = _marts(changed_day.path) == _marts(full.path)
+    size_mib = os.path.getsize(changed_day.path) / 1024**2
     results = [
-        Result(scenario, "calls in warehouse", stats.row_counts["calls"]),
-        Result(scenario, "call legs in warehouse", stats.row_counts["call_legs"]),
-    ]
+        Result(scenario, "calls in warehouse", changed_day.row_counts["calls"]),
+        Result(scenario, "call legs in warehouse", changed_day.row_counts["call_legs"]),
+        Result(scenario, "refresh after one new day (s)", round(new_day.seconds, 2), "<= 2",
+               new_day.mode == "incremental" and new_day.seconds <= 2),
+        Result(scenario, "refresh after one changed day (s)", round(changed_day.seconds, 2), "<= 2",
+               changed_day.mode == "incremental" and changed_day.seconds <= 2),
+        Result(scenario, f"full rebuild, {days} days (s)", round(full.seconds, 2)),
+        Result(scenario, "warehouse file MiB (copied by a refresh)", round(size_mib, 1)),
+        Result(scenario, "refreshed marts equal a full rebuild", "yes" if same else "no", "yes", same),
+    ]  # fmt: skip
+    Path(full.path).unlink()
     for name, sql in QUERIES.items():
-        query(stats.path, sql, storage)  # warm-up: file cache and DuckDB's first plan
+        query(changed_day.path, sql, storage)  # warm-up: file cache and DuckDB's first plan
         times = []
         for _ in range(repeats):
             started = time.perf_counter()
-            _, out = query(stats.path, sql, storage)
+            _, out = query(changed_day.path, sql, storage)
             times.append(time.perf_counter() - started)
         warm = median(times)
         log(f"  {name}: {len(out)} rows, median {warm:.3f} s, max {max(times):.3f} s")

@@ -168,10 +168,12 @@ def run_archive(
     today: date | None = None,
     deadline_days: int | None = None,
     announce: Callable[[str], None] = log.info,
+    full_warehouse: bool = False,
 ) -> list[DaySummary]:
     """Archive [start, end] deadline first (see `deadline_first`); summaries in the order run.
 
     ``today`` defaults to today in the partitions' timezone, ``deadline_days`` to the account's.
+    The warehouse is then refreshed for the days that changed, or rebuilt whole with ``full_warehouse``.
     """
     if deadline_days is None:
         deadline_days = account_deadline_days(defs)
@@ -196,8 +198,28 @@ def run_archive(
         )
         summaries.append(_summarise(day, result))
     archive_messages(defs, {s.day: s for s in summaries}, instance, run_config, show_progress)
-    snapshot_job.execute_in_process(instance=instance, asset_selection=[WAREHOUSE], run_config=run_config)
+    warehouse_config = {
+        "ops": {WAREHOUSE.to_python_identifier(): {"config": {"full_rebuild": full_warehouse}}}
+    }
+    result = snapshot_job.execute_in_process(
+        instance=instance, asset_selection=[WAREHOUSE], run_config=run_config | warehouse_config
+    )
+    announce(describe_warehouse(result))
     return summaries
+
+
+def describe_warehouse(result: dg.ExecuteInProcessResult) -> str:
+    """What the warehouse step did, from its materialization (full or incremental, days, seconds)."""
+    for event in result.get_asset_materialization_events():
+        if event.asset_key == WAREHOUSE:
+            meta = {k: v.value for k, v in event.materialization.metadata.items()}
+            if meta.get("mode") == "full":
+                return f"warehouse: full rebuild ({meta.get('reason')}) in {meta.get('seconds')} s"
+            if meta.get("mode") == "unchanged":
+                return "warehouse: unchanged (no partition changed since its last build)"
+            days = meta.get("days_refreshed")
+            return f"warehouse: refreshed {days} day{'' if days == 1 else 's'} in {meta.get('seconds')} s"
+    return "warehouse: not built (see the run's log)"
 
 
 @contextlib.contextmanager

@@ -35,11 +35,16 @@ def _archive(argv: list[str]) -> int:
         "archive",
         "Archive every day from --start to --end (inclusive), deadline first (the days whose recordings "
         "RingCentral deletes soonest first, days already past that deadline last), in this process, with "
-        "the same Dagster jobs the UI runs; then snapshot the directory and rebuild the warehouse. "
+        "the same Dagster jobs the UI runs; then snapshot the directory and refresh the warehouse. "
         "RingCentral settings come from RC_* environment variables.",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", action="store_true", help="show Dagster's INFO log of every step")
+    parser.add_argument(
+        "--full-warehouse",
+        action="store_true",
+        help="rebuild the warehouse from all history (default: refresh the days that changed)",
+    )
     args = parser.parse_args(argv)
     from rc_pipeline.backfill import format_summary, run_archive
     from rc_pipeline.days import days_between
@@ -57,6 +62,7 @@ def _archive(argv: list[str]) -> int:
         show_progress=not args.no_progress,
         log_level="INFO" if args.verbose else "WARNING",
         announce=print,
+        full_warehouse=args.full_warehouse,
     )
     print(format_summary(summaries))
     return 1 if any(s.failures for s in summaries) else 0
@@ -117,6 +123,23 @@ def _query(argv: list[str]) -> int:
         return 2
     print(render_table(columns, rows, limit=args.limit))
     print(f"({len(rows)} rows)")
+    return 0
+
+
+def _warehouse(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="rc-pipeline warehouse",
+        description="Bring the DuckDB warehouse up to date with the archive: recompute the days whose "
+        "partitions changed since its last build (new, re-written or removed), or all history with --full.",
+    )
+    parser.add_argument("--full", action="store_true", help="rebuild every mart from all history")
+    args = parser.parse_args(argv)
+    from rc_pipeline.defs.resources import archive_storage_from_env
+    from rc_pipeline.warehouse import build_warehouse
+
+    storage = archive_storage_from_env()
+    stats = build_warehouse(storage, storage.warehouse_path, full=args.full)
+    print(f"{stats.path}: {stats.describe()}")
     return 0
 
 
@@ -200,6 +223,7 @@ COMMANDS = {
     "archive": (_archive, "archive a date range (backfill) in this process"),
     "verify": (_verify, "re-run every check of a date range against the archive alone"),
     "query": (_query, "run SQL against the DuckDB warehouse"),
+    "warehouse": (_warehouse, "refresh the DuckDB warehouse for the days that changed (--full: all history)"),
     "risk": (_risk, "what RingCentral deletes within days, and whether it is archived (exit 1 if not)"),
     "plan": (_plan, "estimate a backfill's requests and least time, and whether daily archiving keeps up"),
     "demo": (_demo, "archive a simulated account end to end and query it"),

@@ -29,10 +29,14 @@ def test_download_scenario_streams_through_the_client_and_plain_httpx(tmp_path):
     assert not list(tmp_path.iterdir())  # the downloaded file and the spec are cleaned up
 
 
-def test_query_scenario_times_the_marts(tmp_path):
-    results = queries.run(tmp_path, days=2, calls_per_day=500, repeats=1, log=lambda _: None)
+def test_warehouse_scenario_times_refreshes_full_rebuild_and_the_marts(tmp_path):
+    results = queries.run(tmp_path, days=3, calls_per_day=500, repeats=1, log=lambda _: None)
     metrics = _by_metric(results)
-    assert metrics["calls in warehouse"].value == 1000
+    assert metrics["calls in warehouse"].value == 1500
+    assert metrics["refresh after one new day (s)"].target == "<= 2"
+    assert metrics["refresh after one changed day (s)"].met is not None
+    assert metrics["full rebuild, 3 days (s)"].value > 0
+    assert metrics["refreshed marts equal a full rebuild"].met is True
     assert sum(1 for r in results if r.metric.endswith("(s, warm median)")) == len(queries.QUERIES)
 
 

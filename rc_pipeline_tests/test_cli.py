@@ -19,7 +19,9 @@ def test_archive_range_runs_every_day_in_order_and_builds_the_warehouse(make_sim
     defs = pipeline_for(sim, str(tmp_path))
     end = yesterday()
     start = end - timedelta(days=1)
-    summaries = run_archive(defs, start, end, show_progress=False)
+    said = []
+    summaries = run_archive(defs, start, end, show_progress=False, announce=said.append)
+    assert said[-1].startswith("warehouse: full rebuild (no warehouse yet) in ")
     assert [s.day for s in summaries] == [start.isoformat(), end.isoformat()]
     assert all(not s.failures for s in summaries)
     assert [s.calls for s in summaries] == [25, 25]

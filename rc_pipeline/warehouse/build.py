@@ -1,15 +1,24 @@
-"""Build the DuckDB analytics file beside its target and swap it in atomically."""
+"""Build or refresh the DuckDB analytics file beside its target and swap it in atomically.
+
+A refresh copies the current file (it holds only views, small marts and the refresh state), updates
+the copy for the partitions that changed since (see `refresh`), and swaps it in like a full build:
+readers are never blocked and never see a half-updated file. No usable state (no file, an older
+version, a damaged one) or a changed view/mart definition makes it a full build, as does `full=True`.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from rc_pipeline.storage import ArchiveStorage, Dataset
@@ -22,8 +31,19 @@ from rc_pipeline.transform.schemas import (
     MESSAGES_SCHEMA,
     RECORDINGS_MANIFEST_SCHEMA,
 )
+from rc_pipeline.warehouse import state
 from rc_pipeline.warehouse.connect import connect
-from rc_pipeline.warehouse.views import LATEST_EXTENSIONS_SQL, MART_SQL, MESSAGE_MART_SQL, parquet_view_sql
+from rc_pipeline.warehouse.partitions import Partition, compare, list_partitions
+from rc_pipeline.warehouse.refresh import refresh_marts
+from rc_pipeline.warehouse.views import (
+    DAILY_MARTS,
+    EXTENSION_MARTS,
+    LATEST_EXTENSIONS_SQL,
+    MART_SQL,
+    MESSAGE_MART_SQL,
+    materialized,
+    parquet_view_sql,
+)
 
 # View name -> (dataset it reads, explicit schema). Extensions are read as their history;
 # `extensions` (the latest snapshot) is derived from it.
@@ -63,10 +83,33 @@ class WarehouseStats:
     seconds: float = 0.0
     message_row_counts: dict[str, int] = field(default_factory=dict)
     message_marts: tuple[str, ...] = ()
+    # "full", "incremental" or "unchanged" (nothing changed: the file was left as it was).
+    mode: str = "full"
+    # Why a full build (asked for, no usable state, definitions changed); empty otherwise.
+    reason: str = ""
+    days_refreshed: tuple[str, ...] = ()
+    extensions_changed: int = 0
+    copy_seconds: float = 0.0
+
+    def describe(self) -> str:
+        """One line saying what was done, e.g. for a log."""
+        if self.mode == "full":
+            return f"full rebuild ({self.reason}) in {self.seconds:.1f} s"
+        if self.mode == "unchanged":
+            return "unchanged: no partition changed since the last build"
+        renamed = f", {self.extensions_changed} extensions renamed" if self.extensions_changed else ""
+        days = len(self.days_refreshed)
+        return f"refreshed {days} day{'' if days == 1 else 's'}{renamed} in {self.seconds:.1f} s"
 
     def metadata(self) -> dict[str, Any]:
         """Plain, JSON-ready summary (for run metadata and logs)."""
         return {
+            "mode": self.mode,
+            "reason": self.reason,
+            "days_refreshed": len(self.days_refreshed),
+            "days_refreshed_list": list(self.days_refreshed[:50]),
+            "extensions_changed": self.extensions_changed,
+            "copy_seconds": round(self.copy_seconds, 3),
             "path": self.path,
             "views": list(self.views),
             "marts": list(self.marts),
@@ -92,51 +135,165 @@ def _remove_quietly(path: Path) -> None:
             candidate.unlink()
 
 
-def materialized(mart_sql: str) -> str:
-    """A mart's CREATE VIEW as CREATE TABLE: computed once per rebuild, not on every analyst query.
+def _sources() -> dict[str, tuple[Dataset, pa.Schema]]:
+    return {**DATASET_VIEWS, **MESSAGE_VIEWS}
 
-    The warehouse is rebuilt after every upstream change, so a table is as fresh as a view would be;
-    as views, the coverage mart over 90 days x 100k calls took 7 s per query, as a table milliseconds.
-    """
-    return mart_sql.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TABLE", 1)
+
+def _mart_sql() -> dict[str, str]:
+    return {**MART_SQL, **MESSAGE_MART_SQL}
+
+
+def _definition(storage: ArchiveStorage) -> str:
+    """Hash of every view and mart definition, with the archive location the views read."""
+    parts = [materialized(LATEST_EXTENSIONS_SQL)]
+    for view, (dataset, schema) in (*_sources().items(), *SNAPSHOT_VIEWS.items()):
+        parts.append(parquet_view_sql(view, storage.url(storage.parquet_glob(dataset)), schema))
+    parts += [f"{name}\n{sql}" for name, sql in sorted(_mart_sql().items())]
+    parts += [f"{name}\n{mart!r}" for name, mart in sorted({**DAILY_MARTS, **EXTENSION_MARTS}.items())]
+    return state.definition_hash(parts)
+
+
+def _create_views(connection: duckdb.DuckDBPyConnection, storage: ArchiveStorage) -> None:
+    """Every view over Parquet, and the `extensions` table (the latest directory snapshot)."""
+    for view, (dataset, schema) in (*DATASET_VIEWS.items(), *MESSAGE_VIEWS.items(), *SNAPSHOT_VIEWS.items()):
+        connection.execute(parquet_view_sql(view, _glob_if_any(storage, dataset), schema))
+    # A table: as a view it read every daily snapshot ever taken at each query (years of files).
+    connection.execute(materialized(LATEST_EXTENSIONS_SQL))
+
+
+def _stale_views(connection: duckdb.DuckDBPyConnection, globs: dict[str, str | None]) -> list[str]:
+    """CREATE statements of the views whose dataset gained its first files or lost its last since the
+    file was built. The others are current (their SQL is in the definition hash), and re-binding a
+    view over a glob reads every file's footer: years of partitions, for nothing."""
+    statements = []
+    for view, (_, schema) in (*_sources().items(), *SNAPSHOT_VIEWS.items()):
+        glob = globs[view]
+        stored = connection.execute(
+            "SELECT sql FROM duckdb_views() WHERE view_name = ? AND schema_name = 'main'", [view]
+        ).fetchone()
+        if stored is None or ("read_parquet" in str(stored[0])) != (glob is not None):
+            statements.append(parquet_view_sql(view, glob, schema))
+    return statements
+
+
+def _view_globs(
+    storage: ArchiveStorage, current: dict[Dataset, dict[date, Partition]]
+) -> dict[str, str | None]:
+    """Each view's glob as DuckDB reads it, None for a dataset without files (listed ones not again)."""
+    globs = {}
+    for view, (dataset, _) in (*_sources().items(), *SNAPSHOT_VIEWS.items()):
+        if dataset in current:
+            globs[view] = storage.url(storage.parquet_glob(dataset)) if current[dataset] else None
+        else:
+            globs[view] = _glob_if_any(storage, dataset)
+    return globs
+
+
+def _urls(storage: ArchiveStorage, partitions: list[Partition]) -> dict[str, str]:
+    return {p.path: storage.url(p.path) for p in partitions}
+
+
+def _build_full(
+    connection: duckdb.DuckDBPyConnection,
+    storage: ArchiveStorage,
+    definition: str,
+    current: dict[Dataset, dict[date, Partition]],
+) -> None:
+    """Every mart from all history, and the refresh state saying what it was computed from."""
+    for sql in _mart_sql().values():
+        connection.execute(materialized(sql))
+    state.create_state(connection, definition)
+    for dataset, partitions in current.items():
+        listed = list(partitions.values())
+        state.record_partitions(connection, dataset.value, frozenset(), listed, _urls(storage, listed))
+    connection.execute(
+        f"CREATE TABLE {state.SCHEMA}.mart_extensions AS SELECT id, extension_number, name FROM extensions"
+    )
+    for spanning in EXTENSION_MARTS.values():
+        connection.execute(f"CREATE TABLE {state.SCHEMA}.{spanning.by_day_table} AS {spanning.by_day_sql}")
+
+
+def _read_recorded(
+    globs: dict[str, str | None], target: Path, definition: str
+) -> tuple[state.RecordedState | None, str]:
+    """The target's refresh state, or None and why a full build is needed."""
+    if not target.exists():
+        return None, "no warehouse yet"
+    try:
+        connection = connect(target, read_only=True)
+    except duckdb.Error as exc:
+        return None, f"the warehouse file cannot be opened ({str(exc).splitlines()[0]})"
+    try:
+        recorded = state.read_state(connection)
+        recorded.stale_views = len(_stale_views(connection, globs))
+    except state.StateUnreadable as exc:
+        return None, str(exc)
+    finally:
+        connection.close()
+    if recorded.definition != definition:
+        return None, "view or mart definitions changed"
+    return recorded, ""
 
 
 def build_warehouse(
-    storage: ArchiveStorage, target_path: str | os.PathLike[str] | None = None
+    storage: ArchiveStorage, target_path: str | os.PathLike[str] | None = None, *, full: bool = False
 ) -> WarehouseStats:
-    """Rebuild the warehouse at ``target_path`` (default: ``storage.warehouse_path``).
+    """Bring the warehouse at ``target_path`` (default: ``storage.warehouse_path``) up to date.
 
-    The new database is written under a temp name in the target's directory, closed, and
-    then renamed over the target. Connections open on the old file keep reading the old
+    Incremental when the file's refresh state can be trusted: only the partitions added, re-written
+    or removed since are recomputed (see `refresh`); a full build otherwise, or when ``full``.
+    Either way the new database is written under a temp name in the target's directory, closed,
+    and then renamed over the target. Connections open on the old file keep reading the old
     inode untouched; new connections open the new file; nobody sees a half-built one.
     Views reference Parquet by absolute path (or URL), so the file works from any CWD.
     """
     started = time.monotonic()
     target = Path(target_path if target_path is not None else storage.warehouse_path).expanduser().resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
+    definition = _definition(storage)
+    current = {dataset: list_partitions(storage, dataset) for dataset in input_datasets()}
+    globs = _view_globs(storage, current)
+    # A mart no refresh strategy covers could only go stale in a refresh: such a build is always full.
+    unplanned = sorted(set(_mart_sql()) - set(DAILY_MARTS) - set(EXTENSION_MARTS))
+    if full:
+        recorded, reason = None, "full rebuild asked for"
+    elif unplanned:
+        recorded, reason = None, f"marts without a refresh strategy: {', '.join(unplanned)}"
+    else:
+        recorded, reason = _read_recorded(globs, target, definition)
+    changes = {}
+    if recorded is not None:
+        changes = {d: compare(recorded.partitions.get(d.value, {}), current[d]) for d in current}
+        if not any(c.days for c in changes.values()) and not recorded.stale_views:
+            return _stats(storage, target, current, started, mode="unchanged", counts=None)
     temp = target.with_name(f".tmp-{uuid.uuid4().hex}-{target.name}")
-    empty: list[str] = []
-    counts: dict[str, int] = {}
-    message_counts: dict[str, int] = {}
+    copy_seconds = 0.0
     try:
+        if recorded is not None:
+            copy_started = time.monotonic()
+            shutil.copyfile(target, temp)
+            copy_seconds = time.monotonic() - copy_started
         connection = connect(temp, storage)
         try:
-            for view, (dataset, schema) in DATASET_VIEWS.items():
-                glob = _glob_if_any(storage, dataset)
-                if glob is None:
-                    empty.append(view)
-                connection.execute(parquet_view_sql(view, glob, schema))
-            for view, (dataset, schema) in (*MESSAGE_VIEWS.items(), *SNAPSHOT_VIEWS.items()):
-                connection.execute(parquet_view_sql(view, _glob_if_any(storage, dataset), schema))
-            connection.execute(LATEST_EXTENSIONS_SQL)
-            for sql in (*MART_SQL.values(), *MESSAGE_MART_SQL.values()):
-                connection.execute(materialized(sql))
-            for view in (*DATASET_VIEWS, "extensions"):
-                row = connection.execute(f'SELECT count(*) FROM "{view}"').fetchone()
-                counts[view] = int(row[0]) if row else 0
-            for view in MESSAGE_VIEWS:
-                row = connection.execute(f'SELECT count(*) FROM "{view}"').fetchone()
-                message_counts[view] = int(row[0]) if row else 0
+            if recorded is None:
+                _create_views(connection, storage)
+                _build_full(connection, storage, definition, current)
+                report = None
+            else:
+                for statement in _stale_views(connection, globs):
+                    connection.execute(statement)
+                # The state first: the refresh finds the newest directory snapshot (with rows) there.
+                for dataset, change in changes.items():
+                    fresh = [current[dataset][day] for day in sorted(change.added | change.rewritten)]
+                    state.record_partitions(
+                        connection,
+                        dataset.value,
+                        change.rewritten | change.removed,
+                        fresh,
+                        _urls(storage, fresh),
+                    )
+                report = refresh_marts(connection, storage, _sources(), changes, current, _mart_sql())
+            counts = state.row_counts(connection)
             connection.execute("CHECKPOINT")
         finally:
             connection.close()
@@ -144,13 +301,55 @@ def build_warehouse(
     except BaseException:
         _remove_quietly(temp)
         raise
+    if report is None:
+        return _stats(storage, target, current, started, mode="full", counts=counts, reason=reason)
+    return _stats(
+        storage,
+        target,
+        current,
+        started,
+        mode="incremental",
+        counts=counts,
+        days=tuple(sorted(day.isoformat() for day in report.days)),
+        extensions_changed=report.extensions_changed,
+        copy_seconds=copy_seconds,
+    )
+
+
+def _stats(
+    storage: ArchiveStorage,
+    target: Path,
+    current: dict[Dataset, dict[date, Partition]],
+    started: float,
+    *,
+    mode: str,
+    counts: dict[str, int] | None,
+    reason: str = "",
+    days: tuple[str, ...] = (),
+    extensions_changed: int = 0,
+    copy_seconds: float = 0.0,
+) -> WarehouseStats:
+    if counts is None:
+        connection = connect(target, storage, read_only=True)
+        try:
+            counts = state.row_counts(connection)
+        finally:
+            connection.close()
     return WarehouseStats(
         path=str(target),
         views=(*DATASET_VIEWS, "extensions"),
         marts=tuple(MART_SQL),
-        row_counts=counts,
-        empty_datasets=tuple(empty),
+        row_counts={view: counts.get(dataset.value, 0) for view, (dataset, _) in DATASET_VIEWS.items()}
+        | {"extensions": counts.get("extensions", 0)},
+        empty_datasets=tuple(view for view, (dataset, _) in DATASET_VIEWS.items() if not current[dataset]),
         seconds=time.monotonic() - started,
-        message_row_counts=message_counts,
+        message_row_counts={
+            view: counts.get(dataset.value, 0) for view, (dataset, _) in MESSAGE_VIEWS.items()
+        },
         message_marts=tuple(MESSAGE_MART_SQL),
+        mode=mode,
+        reason=reason,
+        days_refreshed=days,
+        extensions_changed=extensions_changed,
+        copy_seconds=copy_seconds,
     )

@@ -76,8 +76,11 @@ def _warehouse_holds(storage: ArchiveStorage, extension_id: int) -> bool:
 
 def _rebuild_warehouse(storage: ArchiveStorage) -> bool:
     """The warehouse's marts are tables computed from the messages: rebuilt so no count of the
-    erased rows survives there. Only when a warehouse exists (it is optional on remote roots)."""
+    erased rows survives there. Only when a warehouse exists (it is optional on remote roots).
+
+    Rebuilt whole into a new file, not refreshed: a refresh deletes rows inside a copy of the old
+    file, whose freed blocks may still hold the erased rows' bytes."""
     if _warehouse_file(storage) is None:
         return False
-    build_warehouse(storage)
+    build_warehouse(storage, full=True)
     return True

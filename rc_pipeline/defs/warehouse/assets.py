@@ -1,4 +1,5 @@
-"""The DuckDB analytics layer, rebuilt whole into a new file and swapped in atomically."""
+"""The DuckDB analytics layer, refreshed for the changed partitions (or rebuilt whole) into a new file
+and swapped in atomically."""
 
 import dagster as dg
 
@@ -17,6 +18,14 @@ WAREHOUSE_CONDITION = (
 ).with_label("rebuild after upstream updates")
 
 
+class WarehouseConfig(dg.Config):
+    """Launchpad config of the warehouse asset."""
+
+    # Recompute every mart from all history instead of the partitions changed since the last build
+    # (a refresh falls back to this by itself when its state or the mart definitions changed).
+    full_rebuild: bool = False
+
+
 def build_warehouse_assets() -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=WAREHOUSE,
@@ -28,14 +37,17 @@ def build_warehouse_assets() -> list[dg.AssetsDefinition]:
         automation_condition=WAREHOUSE_CONDITION,
         description=(
             "warehouse.duckdb for analysts: views over every Parquet dataset and marts (daily volume, "
-            "missed-call rate, talk time, recording coverage, messages). Built into a new file, then "
-            "swapped in, so open analyst connections never block it or see half a rebuild."
+            "missed-call rate, talk time, recording coverage, messages). Refreshed for the days whose "
+            "partitions changed since the last build (config full_rebuild: all history) in a copy that "
+            "is then swapped in, so open analyst connections never block it or see half a refresh."
         ),
     )
-    def warehouse(context: dg.AssetExecutionContext, archive: ArchiveResource) -> dg.MaterializeResult:
+    def warehouse(
+        context: dg.AssetExecutionContext, config: WarehouseConfig, archive: ArchiveResource
+    ) -> dg.MaterializeResult:
         storage = archive.storage()
-        stats = build_warehouse(storage, storage.warehouse_path)
-        context.log.info(f"warehouse rebuilt at {storage.warehouse_path}")
+        stats = build_warehouse(storage, storage.warehouse_path, full=config.full_rebuild)
+        context.log.info(f"warehouse at {storage.warehouse_path}: {stats.describe()}")
         return dg.MaterializeResult(metadata=stats.metadata())
 
     return [warehouse]
