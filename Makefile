@@ -42,7 +42,7 @@ ui: $(STAMP) dagster-home
 simulator: $(STAMP)
 	$(BIN)/rc-pipeline simulator
 
-# Benchmarks (not part of `make test`): about 17 minutes on 2 cores; `make bench BENCH_ARGS=--quick`
+# Benchmarks (not part of `make test`): about 30 minutes on 2 cores; `make bench BENCH_ARGS=--quick`
 # for small sizes. Prints a table and writes bench/results/latest.json.
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
