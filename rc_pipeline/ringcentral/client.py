@@ -41,6 +41,7 @@ class ClientStats:
     penalty_seconds: float = 0.0
     retry_sleep_seconds: float = 0.0
     server_errors: int = 0
+    non_json_answers: int = 0
     connection_errors: int = 0
     bytes_downloaded: int = 0
     logins: int = 0
@@ -109,6 +110,7 @@ class RingCentralClient:
             penalty_seconds=sum(g.penalty_seconds for g in groups.values()),
             retry_sleep_seconds=s.retry_sleep_seconds,
             server_errors=s.server_errors,
+            non_json_answers=s.non_json_answers,
             connection_errors=s.connection_errors,
             bytes_downloaded=s.bytes_downloaded,
             logins=self.session.tokens.logins,

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 
 # Kinds a test can schedule. Status kinds answer with that HTTP status; "429" is a burst from another
 # limiter (no X-Rate-Limit-* headers); "truncate" cuts a binary body short; "drop" closes the
-# connection without any answer; "slow" delays the answer.
-FAULT_KINDS = ("500", "502", "503", "504", "429", "truncate", "drop", "slow")
+# connection without any answer; "slow" delays the answer; "html" answers a JSON request with a
+# `200 text/html` maintenance page (what a proxy or a load balancer in maintenance sends), so it only
+# applies to requests whose answer is JSON.
+FAULT_KINDS = ("500", "502", "503", "504", "429", "truncate", "drop", "slow", "html")
 EXPORT_FAILURE_STATUSES = ("AttemptFailed", "Failed")
 
 
@@ -50,6 +52,8 @@ class FaultConfig:
     # Share of requests delayed by slow_seconds (1.0: all of them, when slow_seconds > 0).
     slow_rate: float = 1.0
     drop_rate: float = 0.0
+    # Share of JSON requests answered by a `200 text/html` maintenance page.
+    html_rate: float = 0.0
     _scheduled: list[_Scheduled] = field(default_factory=list, repr=False, compare=False)
     _export_failures: list[str] = field(default_factory=list, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -91,6 +95,7 @@ class FaultConfig:
             self._scheduled.clear()
             self._export_failures.clear()
             self.error_5xx_rate = self.burst_429_rate = self.truncate_rate = self.drop_rate = 0.0
+            self.html_rate = 0.0
             self.slow_seconds = 0.0
 
     def pending(self) -> int:
@@ -106,7 +111,8 @@ class FaultConfig:
     def pick(self, path: str, host: str, binary: bool) -> Fault | None:
         """The fault, if any, for one request. Scheduled faults win over random ones.
 
-        Truncation only applies to binary bodies, so a scheduled truncate waits for a binary request.
+        Truncation only applies to binary bodies, so a scheduled truncate waits for a binary request;
+        a maintenance page only replaces a JSON answer, so a scheduled "html" waits for one.
         """
         with self._lock:
             for item in self._scheduled:
@@ -116,6 +122,8 @@ class FaultConfig:
                     continue
                 if item.kind == "truncate" and not binary:
                     continue
+                if item.kind == "html" and binary:
+                    continue
                 item.remaining -= 1
                 if item.remaining <= 0:
                     self._scheduled.remove(item)
@@ -123,7 +131,13 @@ class FaultConfig:
             return self._pick_random(binary)
 
     def _pick_random(self, binary: bool) -> Fault | None:
-        if not (self.error_5xx_rate or self.burst_429_rate or self.truncate_rate or self.drop_rate):
+        if not (
+            self.error_5xx_rate
+            or self.burst_429_rate
+            or self.truncate_rate
+            or self.drop_rate
+            or self.html_rate
+        ):
             if self.slow_seconds > 0:
                 return self._maybe_slow()
             return None
@@ -136,6 +150,8 @@ class FaultConfig:
             ("5xx", self.error_5xx_rate),
             ("429", self.burst_429_rate),
             ("truncate", self.truncate_rate if binary else 0.0),
+            # Last, so that enabling it leaves the draws of every other kind where they were.
+            ("html", 0.0 if binary else self.html_rate),
         ):
             if draw < rate:
                 if kind == "5xx":
