@@ -30,7 +30,10 @@ class ApiSpend:
             "api_requests": dg.MetadataValue.int(s.total_requests),
             "api_requests_by_group": dg.MetadataValue.json(dict(sorted(s.requests.items()))),
             "api_429s": dg.MetadataValue.int(s.throttled_429),
-            "rate_limit_wait_s": dg.MetadataValue.float(round(s.throttle_wait_seconds, 2)),
+            # Wall-clock time during which at least one request waited for the budget (<= elapsed_s);
+            # the per-thread sum beside it counts parallel waits once per download thread.
+            "rate_limit_wait_s": dg.MetadataValue.float(round(s.throttle_wait_wall_seconds, 2)),
+            "rate_limit_wait_thread_s": dg.MetadataValue.float(round(s.throttle_wait_seconds, 2)),
             "retries_5xx_or_network": dg.MetadataValue.int(s.server_errors + s.connection_errors),
             "elapsed_s": dg.MetadataValue.float(round(self.elapsed, 2)),
         }
