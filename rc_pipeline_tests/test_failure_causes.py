@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
+import httpx
 import pytest
 
 from rc_pipeline.backfill import _summarise, format_summary
 from rc_pipeline.ringcentral import session as session_module
 from rc_pipeline.ringcentral.errors import ServerError
-from rc_pipeline.ringcentral.session import BODY_EXCERPT_CHARS
+from rc_pipeline.ringcentral.session import BODY_EXCERPT_CHARS, describe_body
 from rc_pipeline_tests.clienthelpers import FAST_RETRY, client_for
 from rc_pipeline_tests.pipelinehelpers import (
     archive_day,
@@ -70,6 +71,15 @@ def test_a_long_non_json_body_is_quoted_bounded(simulator, monkeypatch):
     text = str(caught.value)
     assert "'<html>" + "x" * (BODY_EXCERPT_CHARS - 6) + "'" in text and "x" * BODY_EXCERPT_CHARS not in text
     assert f"{len(page)} bytes in all" in text
+
+
+def test_credentials_a_proxy_echoes_in_its_page_are_masked():
+    page = b"<pre>GET /restapi/v1.0/account/~/call-log?access_token=tok.en-1\nAuthorization: Bearer eyJ.abc-def_ghi=</pre>"
+    text = describe_body(httpx.Response(200, headers={"Content-Type": "text/html"}, content=page))
+    assert "tok.en-1" not in text and "eyJ.abc-def_ghi" not in text
+    assert (
+        "access_token=[redacted]" in text and "Bearer [redacted]" in text and text.startswith("text/html; ")
+    )
 
 
 def test_an_html_fault_waits_for_a_json_request(make_simulator, tmp_path):

@@ -14,6 +14,7 @@ import hashlib
 import json as jsonlib
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -58,11 +59,23 @@ def is_json_answer(response: httpx.Response) -> bool:
     )
 
 
+# Credentials a debugging proxy may echo back in its page (the request's headers or URL).
+_CREDENTIALS = re.compile(
+    r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+|\b(access_token|refresh_token|assertion|password)=[^&\s\"'<]+"
+)
+
+
+def _redact(match: re.Match[str]) -> str:
+    return f"{match.group(1)} [redacted]" if match.group(1) else f"{match.group(2)}=[redacted]"
+
+
 def describe_body(response: httpx.Response) -> str:
-    """The content type and the first characters of a body, for an error message (never a header)."""
+    """The content type and the first characters of a body, for an error message. Never a header of
+    ours: credentials a proxy echoes in its page are masked."""
     content = response.content
     media_type = response.headers.get("Content-Type") or "no content type"
     excerpt = content[: BODY_EXCERPT_CHARS * 4].decode("utf-8", errors="replace")[:BODY_EXCERPT_CHARS]
+    excerpt = _CREDENTIALS.sub(_redact, excerpt)
     more = f", {len(content)} bytes in all" if len(excerpt.encode()) < len(content) else ""
     return f"{media_type}; body begins {excerpt!r}{more}"
 
