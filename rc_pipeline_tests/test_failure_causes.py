@@ -103,7 +103,13 @@ def test_the_summary_of_a_failed_day_names_the_root_cause(make_simulator, tmp_pa
     sim.faults.schedule("html", count=1000, path_contains="/call-log")
     defs = pipeline_for(sim, str(tmp_path), messages=message_settings(source="listing"))
     day = yesterday()
-    summary = _summarise(day.isoformat(), archive_day(defs, day, raise_on_error=False))
+    result = archive_day(defs, day, raise_on_error=False)
+    # The failure Dagster records (what its UI shows first) is what RingCentral answered.
+    (failure,) = result.get_step_failure_events()
+    top = failure.event_specific_data.error
+    assert top.cls_name == "Failure" and f"ServerError: GET {CALL_LOG} HTTP 200" in top.message, top.message
+    assert failure.event_specific_data.user_failure_data.metadata["request"].value == f"GET {CALL_LOG}"
+    summary = _summarise(day.isoformat(), result)
     table = format_summary([summary])
     assert "DagsterExecutionStepExecutionError" not in table and "Error occurred while executing" not in table
     (reason,) = [f for f in summary.failures if f.startswith("call_log_raw: ")]

@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
-from rc_pipeline.ringcentral import ClientStats, RingCentralClient
+from rc_pipeline.ringcentral import ClientStats, RingCentralClient, RingCentralError
 
 # A check lists at most this many offending ids; the count says how many there are.
 SHOWN_IDS = 50
@@ -41,11 +41,23 @@ class ApiSpend:
 
 @contextmanager
 def measure(client: RingCentralClient) -> Iterator[ApiSpend]:
+    """Count the API spend of the enclosed block. A RingCentral error escaping it fails the step with
+    that error as the failure's own text: left as it is, Dagster shows its wrapper ("Error occurred
+    while executing op ...") first and what RingCentral answered only further down."""
     before = client.stats()
     started = time.monotonic()
     spend = ApiSpend()
     try:
         yield spend
+    except RingCentralError as exc:
+        raise dg.Failure(
+            description=f"{type(exc).__name__}: {exc}",
+            metadata={
+                "request": exc.request or "",
+                "http_status": exc.status if exc.status is not None else "",
+                "error_code": exc.error_code or "",
+            },
+        ) from exc
     finally:
         spend.stats = client.stats().minus(before)
         spend.elapsed = time.monotonic() - started
