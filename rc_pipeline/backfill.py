@@ -149,7 +149,7 @@ def _absorb(summary: DaySummary, result: dg.ExecuteInProcessResult) -> DaySummar
         summary.api_requests += int(meta.get("api_requests", 0) or 0)
     for failure in result.get_step_failure_events():
         summary.failures.append(
-            f"{failure.step_key}: {failure.event_specific_data.error.message.strip()[:200]}"
+            f"{failure.step_key}: {step_failure_reason(failure.event_specific_data.error)}"
         )
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed:
@@ -381,10 +381,31 @@ def format_verification(days: list[str], results: list[dg.ExecuteInProcessResult
 
 
 def _root_cause(failure: dg.DagsterEvent) -> str:
-    """The innermost error of a failed step, one line (a missing partition reads as 'not archived')."""
+    """Why a step failed, one line (a missing partition reads as 'not archived')."""
     error = failure.event_specific_data.error
-    while error.cause is not None:
+    innermost = error
+    while innermost.cause is not None:
+        innermost = innermost.cause
+    if innermost.cls_name == "FileNotFoundError":
+        return "not archived: " + innermost.message.strip().rsplit("/", 2)[-2]
+    return step_failure_reason(error)
+
+
+def step_failure_reason(error: Any) -> str:
+    """The exception our code raised in a failed step, on one line and whole.
+
+    Dagster wraps an op's exception (`DagsterExecutionStepExecutionError: Error occurred while
+    executing op ...`) and keeps ours as the `cause`: that wrapper says nothing, so it is skipped. The
+    message is not cut: the reason often comes after a long name (a zip entry path, a URL path).
+    `error` is Dagster's SerializableErrorInfo (`cls_name`, `message`, `cause`).
+    """
+    while error.cause is not None and (error.cls_name or "").startswith("Dagster"):
         error = error.cause
-    if error.cls_name == "FileNotFoundError":
-        return "not archived: " + error.message.strip().rsplit("/", 2)[-2]
-    return f"{error.cls_name}: {error.message.strip().splitlines()[0][:160]}"
+    name = error.cls_name or "Error"
+    text = " ".join(error.message.split())
+    # Python renders "module.Class: message"; the class is named once, unqualified.
+    head, sep, rest = text.partition(": ")
+    if sep and head.rsplit(".", 1)[-1] == name:
+        text = rest
+    # A dg.Failure is our own sentence for the user: its class adds nothing.
+    return text if name == "Failure" else f"{name}: {text}"

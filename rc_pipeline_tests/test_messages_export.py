@@ -9,6 +9,8 @@ import dagster as dg
 import pytest
 
 from rc_pipeline.message_store.export_state import COMPLETED, GAVE_UP, QUEUED, SUBMITTED, load_entry
+from rc_pipeline.simulator.exports import FINISHED, ExportTask
+from rc_pipeline.simulator.faults import ExportOutcome
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline_tests.messagehelpers import SensorDriver, snapshot_extensions, truth_messages
 from rc_pipeline_tests.pipelinehelpers import (
@@ -149,11 +151,59 @@ def test_three_partitions_respect_the_two_task_limit_and_a_failed_task_is_retrie
         assert ids == sorted(truth_messages(account, day))
 
 
+def test_the_simulated_task_goes_attempt_failed_between_attempts_and_only_then_ends():
+    now = datetime.now(UTC)
+    task = ExportTask(
+        id="t", account_id="1", extension_id="2", date_from=now, date_to=now, message_types=(),
+        created_wall=now, created_monotonic=0.0, final_status="Failed", duration=4.0, failed_attempts=2,
+    )  # fmt: skip
+    seen = [task.status(t) for t in (0.5, 2.0, 4.5, 7.0, 8.5, 11.0, 12.0, 100.0)]
+    assert seen == [
+        "Accepted", "InProgress", "AttemptFailed", "InProgress", "AttemptFailed", "InProgress", "Failed", "Failed",
+    ]  # fmt: skip
+    assert "AttemptFailed" not in FINISHED, "a task between attempts still holds one of the two slots"
+    assert ExportOutcome.of("AttemptFailed") == ExportOutcome(1, "Completed")
+    with pytest.raises(ValueError):
+        ExportOutcome.of("AttemptFailed", then="AttemptFailed")
+
+
+def test_a_task_that_goes_attempt_failed_then_completes_is_downloaded_without_resubmission(
+    make_simulator, tmp_path
+):
+    """AttemptFailed is not final (RingCentral retries the task): keep polling, submit nothing new."""
+    sim = make_simulator(export_task_seconds=2.5, extensions=4, days=3, messages_per_day=3)
+    sim.faults.fail_next_exports(1, "AttemptFailed", then="Completed")
+    day = yesterday()
+    defs = pipeline_for(sim, str(tmp_path))
+    storage = ArchiveStorage(str(tmp_path))
+    with dg.instance_for_test() as instance:
+        snapshot_extensions(defs, instance)
+        assert run_messages(defs, day, instance).success
+        (task,) = sim.exports.tasks()
+        while task.status() != "AttemptFailed":
+            time.sleep(0.05)
+        driver = SensorDriver(defs, instance)
+        assert driver.tick() == []
+        entry = load_entry(storage, day)
+        assert entry.state == SUBMITTED and entry.task_status == "AttemptFailed", entry.describe()
+        (request,) = driver.tick_until(1)
+        assert request.run_key == task.id
+        result = run_download(defs, request.partition_key, instance)
+        assert result.success and all(check_results(result).values())
+    entry = load_entry(storage, day)
+    assert entry.state == COMPLETED and entry.attempt == 1
+    assert [h["status"] for h in entry.history] == ["Completed"]
+    assert len(report_posts(sim)) == 1 and len(sim.exports.tasks()) == 1, "the task was submitted again"
+    ids = storage.read_parquet(Dataset.MESSAGES, day).column("id").to_pylist()
+    assert ids == sorted(truth_messages(sim, day))
+
+
 def test_a_task_that_keeps_failing_surfaces_a_failure_naming_it(account, tmp_path):
     day = yesterday()
     defs = pipeline_for(account, str(tmp_path), messages=message_settings(max_attempts=2))
     storage = ArchiveStorage(str(tmp_path))
-    account.faults.fail_next_exports(5, "AttemptFailed")
+    # Failed after a failed attempt: only the final Failed makes us submit again.
+    account.faults.fail_next_exports(5, "AttemptFailed", then="Failed")
     with dg.instance_for_test() as instance:
         snapshot_extensions(defs, instance)
         assert run_messages(defs, day, instance).success
@@ -166,7 +216,9 @@ def test_a_task_that_keeps_failing_surfaces_a_failure_naming_it(account, tmp_pat
     assert not result.success
     (failure,) = result.get_step_failure_events()
     message = failure.event_specific_data.error.message
-    assert entry.task_id in message and "AttemptFailed" in message and "2 time(s)" in message
+    assert entry.task_id in message and "ended Failed" in message and "2 time(s)" in message
+    assert [h["status"] for h in entry.history] == ["Failed", "Failed"]
+    assert len(report_posts(account)) == 2
     assert not storage.exists(storage.parquet_path(Dataset.MESSAGES, day))
 
 

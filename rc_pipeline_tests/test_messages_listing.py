@@ -88,7 +88,9 @@ def test_listing_rerun_downloads_nothing_and_damaged_attachment_is_flagged(make_
 
 def test_archive_command_covers_the_message_store_through_the_exports(make_simulator, tmp_path):
     sim = make_simulator(calls_per_day=10, export_task_seconds=0.8, days=5)
-    sim.faults.fail_next_exports(1, "AttemptFailed")
+    # The first task fails an attempt and completes anyway (no new task); the second fails.
+    sim.faults.fail_next_exports(1, "AttemptFailed", then="Completed")
+    sim.faults.fail_next_exports(1, "Failed")
     end = yesterday()
     start = end - timedelta(days=2)
     defs = pipeline_for(sim, str(tmp_path), messages=message_settings(reconcile=False))
@@ -96,7 +98,8 @@ def test_archive_command_covers_the_message_store_through_the_exports(make_simul
     assert all(not s.failures for s in summaries), [s.failures for s in summaries]
     days = [start + timedelta(days=n) for n in range(3)]
     assert [s.messages for s in summaries] == [len(truth_messages(sim, d)) for d in days]
-    assert len(sim.exports.tasks()) == 4  # three days and one retry
+    assert len(sim.exports.tasks()) == 4  # three days and one retry, of the Failed task only
+    assert sorted(t.final_status for t in sim.exports.tasks()) == ["Completed"] * 3 + ["Failed"]
     storage = ArchiveStorage(str(tmp_path))
     assert storage.list_partitions(Dataset.MESSAGES) == days
     from rc_pipeline.warehouse import query

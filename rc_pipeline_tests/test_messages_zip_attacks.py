@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import stat
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from rc_pipeline.backfill import step_failure_reason
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline_tests.messagehelpers import SensorDriver, snapshot_extensions
 from rc_pipeline_tests.pipelinehelpers import (
@@ -28,6 +30,11 @@ def tree(root: Path) -> dict[str, str]:
     }
 
 
+# A long entry path: an error message that puts the reason after it, or a summary cut at a fixed
+# length, loses the reason.
+LONG_NAME = "/".join(["a-rather-long-folder-name"] * 10) + "/link.txt"
+
+
 def hostile_zip(kind: str, prefix: str, outside: Path) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -38,6 +45,10 @@ def hostile_zip(kind: str, prefix: str, outside: Path) -> bytes:
             )
         elif kind == "bomb":
             zf.writestr(f"{prefix}/3/evil.txt", b"\0" * (16 << 20))
+        elif kind == "symlink":
+            link = zipfile.ZipInfo(f"{prefix}/{LONG_NAME}")
+            link.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(link, "/etc/passwd")
     data = buffer.getvalue()
     return data[: len(data) - 30] if kind == "truncated" else data
 
@@ -61,7 +72,7 @@ def poison(sim, task_id: str, kind: str, outside: Path) -> str:
 
 # One hostile and one damaged zip through the whole flow; absolute paths, symlinks, bombs and the other
 # rules are covered entry by entry in test_zipsafe.py (the flow calls the same vetting for every part).
-@pytest.mark.parametrize("kind", ["traversal", "bomb", "truncated"])
+@pytest.mark.parametrize("kind", ["traversal", "bomb", "truncated", "symlink"])
 def test_a_hostile_zip_fails_naming_the_entry_and_leaves_the_archive_untouched(
     make_simulator, tmp_path, kind
 ):
@@ -87,10 +98,16 @@ def test_a_hostile_zip_fails_naming_the_entry_and_leaves_the_archive_untouched(
         "traversal": "path traversal",
         "bomb": "zip bomb",
         "truncated": "not a readable zip",
+        "symlink": "symbolic link",
     }[kind]
     assert expected in message
     if kind != "truncated":
         assert "entry '" in message
+    # What `rc-pipeline archive` prints for the day: the reason, and the whole message.
+    reason = step_failure_reason(failure.event_specific_data.error)
+    assert expected in reason and "archive part 1 (archive_1.zip)" in reason
+    if kind == "symlink":
+        assert LONG_NAME in reason and len(reason) > 200, reason
     assert not outside.exists(), "something was written outside the archive root"
     after = tree(root)
     # The good day is byte-for-byte as it was; the bad day got its zips (kept as received) and nothing else.

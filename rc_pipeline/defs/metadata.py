@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
-from rc_pipeline.ringcentral import ClientStats, RingCentralClient
+from rc_pipeline.ringcentral import ClientStats, RingCentralClient, RingCentralError
 
 # A check lists at most this many offending ids; the count says how many there are.
 SHOWN_IDS = 50
@@ -30,7 +30,10 @@ class ApiSpend:
             "api_requests": dg.MetadataValue.int(s.total_requests),
             "api_requests_by_group": dg.MetadataValue.json(dict(sorted(s.requests.items()))),
             "api_429s": dg.MetadataValue.int(s.throttled_429),
-            "rate_limit_wait_s": dg.MetadataValue.float(round(s.throttle_wait_seconds, 2)),
+            # Wall-clock time during which at least one request waited for the budget (<= elapsed_s);
+            # the per-thread sum beside it counts parallel waits once per download thread.
+            "rate_limit_wait_s": dg.MetadataValue.float(round(s.throttle_wait_wall_seconds, 2)),
+            "rate_limit_wait_thread_s": dg.MetadataValue.float(round(s.throttle_wait_seconds, 2)),
             "retries_5xx_or_network": dg.MetadataValue.int(s.server_errors + s.connection_errors),
             "elapsed_s": dg.MetadataValue.float(round(self.elapsed, 2)),
         }
@@ -38,11 +41,23 @@ class ApiSpend:
 
 @contextmanager
 def measure(client: RingCentralClient) -> Iterator[ApiSpend]:
+    """Count the API spend of the enclosed block. A RingCentral error escaping it fails the step with
+    that error as the failure's own text: left as it is, Dagster shows its wrapper ("Error occurred
+    while executing op ...") first and what RingCentral answered only further down."""
     before = client.stats()
     started = time.monotonic()
     spend = ApiSpend()
     try:
         yield spend
+    except RingCentralError as exc:
+        raise dg.Failure(
+            description=f"{type(exc).__name__}: {exc}",
+            metadata={
+                "request": exc.request or "",
+                "http_status": exc.status if exc.status is not None else "",
+                "error_code": exc.error_code or "",
+            },
+        ) from exc
     finally:
         spend.stats = client.stats().minus(before)
         spend.elapsed = time.monotonic() - started

@@ -31,9 +31,11 @@ GAVE_UP = "gave_up"  # every attempt failed: surfaced as a failed download run
 LIVE_STATES = frozenset({QUEUED, SUBMITTING, SUBMITTED})
 FINAL_STATES = frozenset({COMPLETED, GAVE_UP})
 
-# RingCentral task statuses.
-RUNNING_TASK_STATUSES = frozenset({"Accepted", "Pending", "InProgress"})
-FAILED_TASK_STATUSES = frozenset({"AttemptFailed", "Failed", "Cancelled"})
+# RingCentral task statuses. AttemptFailed is not final: one attempt failed and RingCentral tries
+# again, so the task may still complete (and it still holds one of the account's task slots).
+# Re-submitting at AttemptFailed would spend a slot and Heavy requests on a second task.
+RUNNING_TASK_STATUSES = frozenset({"Accepted", "Pending", "InProgress", "AttemptFailed"})
+FAILED_TASK_STATUSES = frozenset({"Failed", "Cancelled"})
 
 
 def utc_text(moment: datetime) -> str:

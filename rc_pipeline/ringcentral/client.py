@@ -37,10 +37,14 @@ class ClientStats:
 
     requests: dict[str, int] = field(default_factory=dict)
     throttled_429: int = 0
+    # Waits for the rate-limit budget: summed over the threads that waited (two threads waiting the
+    # same second count 2 s), and in wall-clock time (that second counts once; never > elapsed).
     throttle_wait_seconds: float = 0.0
+    throttle_wait_wall_seconds: float = 0.0
     penalty_seconds: float = 0.0
     retry_sleep_seconds: float = 0.0
     server_errors: int = 0
+    non_json_answers: int = 0
     connection_errors: int = 0
     bytes_downloaded: int = 0
     logins: int = 0
@@ -113,9 +117,11 @@ class RingCentralClient:
             requests={name: g.requests for name, g in groups.items()},
             throttled_429=sum(g.throttled_429 for g in groups.values()),
             throttle_wait_seconds=sum(g.waited_seconds for g in groups.values()),
+            throttle_wait_wall_seconds=self.session.throttler.wait_clock.seconds(),
             penalty_seconds=sum(g.penalty_seconds for g in groups.values()),
             retry_sleep_seconds=s.retry_sleep_seconds,
             server_errors=s.server_errors,
+            non_json_answers=s.non_json_answers,
             connection_errors=s.connection_errors,
             bytes_downloaded=s.bytes_downloaded,
             logins=self.session.tokens.logins,

@@ -2,15 +2,19 @@
 
 Retry rules (RingCentral's own guidance): 429 waits out the group's penalty (the transport already
 paused the group) and retries; 503 honours Retry-After; other 5xx and connection failures back off
-exponentially with jitter; any other 4xx is the caller's mistake and raises at once. Every retry is
-bounded.
+exponentially with jitter; any other 4xx is the caller's mistake and raises at once. A success whose
+body is not JSON (a proxy's `200 text/html` maintenance page) is a server failing too: it backs off
+and retries like a 5xx, and when it persists the error names the endpoint, status, content type and
+the first characters of the body. Every retry is bounded.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json as jsonlib
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -31,6 +35,49 @@ from .transport import ThrottledTransport
 log = logging.getLogger("rc_pipeline.ringcentral")
 
 USER_AGENT = "rc-pipeline/0.1 (+https://github.com/rc-pipeline)"
+# How much of an unexpected body an error message quotes: enough to recognise a maintenance page or a
+# proxy's error, bounded so a large page cannot flood a log line.
+BODY_EXCERPT_CHARS = 200
+
+
+def is_json_answer(response: httpx.Response) -> bool:
+    """Whether a (read) answer to a JSON request holds JSON: an empty body (204, a revocation) has
+    nothing to parse; a multi-id read answers multipart/mixed, whose parts are JSON."""
+    if not response.content:
+        return True
+    media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if not media_type:
+        try:
+            jsonlib.loads(response.content)
+        except ValueError:
+            return False
+        return True
+    return (
+        media_type == "application/json"
+        or media_type.endswith("+json")
+        or media_type.startswith("multipart/")
+    )
+
+
+# Credentials a debugging proxy may echo back in its page (the request's headers or URL).
+_CREDENTIALS = re.compile(
+    r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+|\b(access_token|refresh_token|assertion|password)=[^&\s\"'<]+"
+)
+
+
+def _redact(match: re.Match[str]) -> str:
+    return f"{match.group(1)} [redacted]" if match.group(1) else f"{match.group(2)}=[redacted]"
+
+
+def describe_body(response: httpx.Response) -> str:
+    """The content type and the first characters of a body, for an error message. Never a header of
+    ours: credentials a proxy echoes in its page are masked."""
+    content = response.content
+    media_type = response.headers.get("Content-Type") or "no content type"
+    excerpt = content[: BODY_EXCERPT_CHARS * 4].decode("utf-8", errors="replace")[:BODY_EXCERPT_CHARS]
+    excerpt = _CREDENTIALS.sub(_redact, excerpt)
+    more = f", {len(content)} bytes in all" if len(excerpt.encode()) < len(content) else ""
+    return f"{media_type}; body begins {excerpt!r}{more}"
 
 
 @dataclass(frozen=True)
@@ -51,7 +98,9 @@ class RetryPolicy:
 
 @dataclass
 class SessionStats:
+    # Counts 5xx answers and successes whose body was not JSON (both are retried the same way).
     server_errors: int = 0
+    non_json_answers: int = 0
     connection_errors: int = 0
     retry_sleep_seconds: float = 0.0
     bytes_downloaded: int = 0
@@ -233,6 +282,19 @@ class ApiSession:
                 continue
             if status >= 400 and raise_for_status:
                 return self._fail(response, label, stream, None)
+            if not stream and status < 300 and not is_json_answer(response):
+                with self._stats_lock:
+                    self.stats.server_errors += 1
+                    self.stats.non_json_answers += 1
+                if attempt >= self.retry.max_attempts or not idempotent:
+                    tries = f"through {attempt} attempts" if idempotent else "(not repeatable)"
+                    raise ServerError(
+                        f"answered with something other than JSON {tries}: {describe_body(response)}",
+                        status=status,
+                        request=label,
+                    )
+                self._sleep(self.retry.backoff(attempt), label, f"HTTP {status} body is not JSON")
+                continue
             return response
 
     def _fail(self, response: httpx.Response, label: str, stream: bool, kind: type | None) -> httpx.Response:
@@ -244,6 +306,10 @@ class ApiSession:
         except ValueError:
             body = None
         err = error_from_body(response.status_code, body, label)
+        if body is None and response.content:
+            # Not RingCentral's JSON error (a proxy's page): say what came back instead.
+            kind = kind or type(err)
+            err = kind(f"{err.message} ({describe_body(response)})", status=err.status, request=label)
         if kind is not None and not isinstance(err, kind):
             err = kind(err.message, status=err.status, error_code=err.error_code, request=label)
         raise err

@@ -14,7 +14,8 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,6 +62,42 @@ class GroupStats:
     penalty_seconds: float = 0.0
 
 
+class WaitClock:
+    """Wall-clock seconds during which at least one request waited for its budget.
+
+    Download threads wait side by side: the sum of their waits (`GroupStats.waited_seconds`) counts
+    one second of waiting once per thread, so it can exceed the time that passed. This counts the
+    union of the waits of every thread and group instead, so it never exceeds the elapsed time.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting = 0  # requests waiting now
+        self._since = 0.0  # when the current stretch with someone waiting began
+        self._total = 0.0  # seconds of finished stretches
+
+    @contextmanager
+    def counting(self) -> Iterator[None]:
+        """Count the time of the enclosed wait (overlaps with other waits are counted once)."""
+        with self._lock:
+            if self._waiting == 0:
+                self._since = time.monotonic()
+            self._waiting += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._waiting -= 1
+                if self._waiting == 0:
+                    self._total += time.monotonic() - self._since
+
+    def seconds(self) -> float:
+        """Seconds so far, the stretch still going on included."""
+        with self._lock:
+            ongoing = time.monotonic() - self._since if self._waiting else 0.0
+            return self._total + ongoing
+
+
 class GroupLimiter:
     """Sliding-window budget for one throttling group."""
 
@@ -85,6 +122,8 @@ class GroupLimiter:
         self._cond = threading.Condition()
         self.stats = GroupStats()
         self.announced = False
+        # Where waits are counted in wall-clock time; a Throttler gives all its groups its own.
+        self.wait_clock = WaitClock()
 
     def _margin(self) -> float:
         # The server stamps a request when it arrives, a little after we stamp it; without a margin a
@@ -118,7 +157,8 @@ class GroupLimiter:
                     self.stats.requests += 1
                     self.stats.waited_seconds += waited
                     return waited
-                self._cond.wait(timeout=wait)
+                with self.wait_clock.counting():
+                    self._cond.wait(timeout=wait)
                 waited += self._clock() - now
 
     def _acquire_shared(self, shared: SharedWindow | PostgresWindow) -> float:
@@ -133,7 +173,8 @@ class GroupLimiter:
                     self.stats.waited_seconds += waited
                 return waited
             # Other processes may free (or take) slots meanwhile: look again after the wait.
-            time.sleep(wait)
+            with self.wait_clock.counting():
+                time.sleep(wait)
             waited += wait
 
     def observe(self, limit: int | None, window: float | None, remaining: int | None) -> None:
@@ -199,6 +240,8 @@ class Throttler:
     shared_url: str | None = None
     _groups: dict[str, GroupLimiter] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    # Wall-clock time any of this throttler's requests spent waiting (see WaitClock).
+    wait_clock: WaitClock = field(default_factory=WaitClock, init=False)
 
     def group(self, name: str) -> GroupLimiter:
         name = canonical_group(name)
@@ -214,6 +257,7 @@ class Throttler:
                 elif self.shared_dir is not None and self.shared_key:
                     shared = SharedWindow(self.shared_dir / f"{self.shared_key}-{name.lower()}.json")
                 limiter = GroupLimiter(name, limit, window, clock=self.clock, shared=shared)
+                limiter.wait_clock = self.wait_clock
                 self._groups[name] = limiter
             return limiter
 

@@ -105,7 +105,8 @@ class SimulatorConfig:
 
     export_task_seconds: float = 2.0
     export_archive_max_bytes: int = 1024**3
-    # Final statuses for successive export tasks, cycled ("Completed", "Failed", ...); empty: all complete.
+    # Outcomes of successive export tasks, cycled ("Completed", "Failed", "AttemptFailed": one failed
+    # attempt, then Completed); empty: all complete.
     export_fail_pattern: tuple[str, ...] = ()
     max_running_exports: int = 2
 

@@ -1,6 +1,9 @@
 """Message-store export tasks (message-store-report) and the zip archives they produce.
 
 A task advances Accepted -> InProgress -> final status as wall time passes (judged when polled).
+A task told to fail attempts first shows AttemptFailed after each failed attempt, then InProgress
+again for the next one: AttemptFailed is not final (the task still holds one of the account's task
+slots), as at RingCentral.
 Archives are built once, on first request after completion, into files under a work directory,
 streaming attachment bytes so large exports never sit in memory.
 """
@@ -18,9 +21,10 @@ from datetime import datetime, timedelta
 
 from rc_pipeline.simulator.account import Account
 from rc_pipeline.simulator.config import SimulatorConfig
+from rc_pipeline.simulator.faults import ExportOutcome
 from rc_pipeline.simulator.timefmt import iso, to_ms
 
-FINISHED = frozenset({"Completed", "Failed", "AttemptFailed", "Cancelled"})
+FINISHED = frozenset({"Completed", "Failed", "Cancelled"})
 EXPORT_TYPES = ("Fax", "SMS", "VoiceMail", "Pager")
 
 
@@ -35,15 +39,24 @@ class ExportTask:
     created_wall: datetime
     created_monotonic: float
     final_status: str
-    duration: float
+    duration: float  # of one attempt
+    failed_attempts: int = 0  # attempts that fail (AttemptFailed) before the one that ends the task
     archives: list[str] | None = None  # zip file paths, built on demand
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    @property
+    def total_duration(self) -> float:
+        return self.duration * (1 + self.failed_attempts)
+
     def status(self, now_monotonic: float | None = None) -> str:
         elapsed = (time.monotonic() if now_monotonic is None else now_monotonic) - self.created_monotonic
-        if elapsed >= self.duration:
+        if elapsed >= self.total_duration:
             return self.final_status
-        return "Accepted" if elapsed < self.duration / 4 else "InProgress"
+        attempt, into = divmod(elapsed, self.duration)
+        if attempt == 0:
+            return "Accepted" if into < self.duration / 4 else "InProgress"
+        # The previous attempt failed: say so for the first half of the next one, then run it.
+        return "AttemptFailed" if into < self.duration / 2 else "InProgress"
 
 
 class ExportLimitError(Exception):
@@ -78,10 +91,11 @@ class ExportStore:
             unfinished = sum(1 for t in self._tasks.values() if t.status() not in FINISHED)
             if unfinished >= self.config.max_running_exports:
                 raise ExportLimitError()
-            final = self.config.faults.take_export_failure()
-            if final is None and self.config.export_fail_pattern:
+            outcome = self.config.faults.take_export_failure()
+            if outcome is None and self.config.export_fail_pattern:
                 pattern = self.config.export_fail_pattern
-                final = pattern[self._created % len(pattern)]
+                outcome = ExportOutcome.of(pattern[self._created % len(pattern)])
+            outcome = outcome or ExportOutcome()
             self._created += 1
             account_id = self.account.account_id
             task = ExportTask(
@@ -93,8 +107,9 @@ class ExportStore:
                 message_types=message_types,
                 created_wall=self.account.clock.now(),
                 created_monotonic=time.monotonic(),
-                final_status=final or "Completed",
+                final_status=outcome.final,
                 duration=self.config.export_task_seconds,
+                failed_attempts=outcome.failed_attempts,
             )
             self._tasks[task.id] = task
             return task
@@ -113,7 +128,7 @@ class ExportStore:
             "messageTypes": list(task.message_types),
         }
         if status in FINISHED:
-            body["finishTime"] = iso(task.created_wall + timedelta(seconds=task.duration))
+            body["finishTime"] = iso(task.created_wall + timedelta(seconds=task.total_duration))
         return body
 
     def archive_uri(self, task: ExportTask, index: int) -> str:

@@ -12,9 +12,39 @@ from dataclasses import dataclass, field
 
 # Kinds a test can schedule. Status kinds answer with that HTTP status; "429" is a burst from another
 # limiter (no X-Rate-Limit-* headers); "truncate" cuts a binary body short; "drop" closes the
-# connection without any answer; "slow" delays the answer.
-FAULT_KINDS = ("500", "502", "503", "504", "429", "truncate", "drop", "slow")
+# connection without any answer; "slow" delays the answer; "html" answers a JSON request with a
+# `200 text/html` maintenance page (what a proxy or a load balancer in maintenance sends), so it only
+# applies to requests whose answer is JSON.
+FAULT_KINDS = ("500", "502", "503", "504", "429", "truncate", "drop", "slow", "html")
+# How a message-store export task can go wrong. "Failed" is final. "AttemptFailed" is not: as at
+# RingCentral, one attempt of the task failed and the task carries on (InProgress again) to its final
+# status, Completed unless told otherwise; a client that stops at AttemptFailed wastes a task.
 EXPORT_FAILURE_STATUSES = ("AttemptFailed", "Failed")
+EXPORT_FINAL_STATUSES = ("Completed", "Failed")
+
+
+@dataclass(frozen=True)
+class ExportOutcome:
+    """What one export task goes through: `failed_attempts` AttemptFailed phases, then `final`."""
+
+    failed_attempts: int = 0
+    final: str = "Completed"
+
+    @classmethod
+    def of(cls, status: str, then: str = "Completed", attempts: int = 1) -> ExportOutcome:
+        """The outcome a status names: "Failed" fails the task; "AttemptFailed" fails `attempts`
+        attempts and then ends `then`; "Completed" is a task without trouble."""
+        if status == "Completed":
+            return cls()
+        if status == "Failed":
+            return cls(0, "Failed")
+        if status != "AttemptFailed":
+            raise ValueError(f"status must be one of {EXPORT_FAILURE_STATUSES} or Completed, got {status!r}")
+        if then not in EXPORT_FINAL_STATUSES:
+            raise ValueError(f"then must be one of {EXPORT_FINAL_STATUSES}, got {then!r}")
+        if attempts < 1:
+            raise ValueError("attempts must be >= 1")
+        return cls(attempts, then)
 
 
 @dataclass
@@ -50,8 +80,10 @@ class FaultConfig:
     # Share of requests delayed by slow_seconds (1.0: all of them, when slow_seconds > 0).
     slow_rate: float = 1.0
     drop_rate: float = 0.0
+    # Share of JSON requests answered by a `200 text/html` maintenance page.
+    html_rate: float = 0.0
     _scheduled: list[_Scheduled] = field(default_factory=list, repr=False, compare=False)
-    _export_failures: list[str] = field(default_factory=list, repr=False, compare=False)
+    _export_failures: list[ExportOutcome] = field(default_factory=list, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _rng: random.Random | None = field(default=None, repr=False, compare=False)
 
@@ -78,12 +110,17 @@ class FaultConfig:
         with self._lock:
             self._scheduled.append(_Scheduled(kind, count, path_contains, host, retry_after, seconds))
 
-    def fail_next_exports(self, n: int, status: str = "Failed") -> None:
-        """Make the next `n` message-store export tasks end in `status` instead of Completed."""
+    def fail_next_exports(
+        self, n: int, status: str = "Failed", *, then: str = "Completed", attempts: int = 1
+    ) -> None:
+        """Make the next `n` message-store export tasks fail: "Failed" ends them Failed;
+        "AttemptFailed" shows AttemptFailed for `attempts` failed attempts, each followed by a new
+        attempt (InProgress), and then ends the task `then` (Completed or Failed)."""
         if status not in EXPORT_FAILURE_STATUSES:
             raise ValueError(f"status must be one of {EXPORT_FAILURE_STATUSES}")
+        outcome = ExportOutcome.of(status, then, attempts)
         with self._lock:
-            self._export_failures.extend([status] * n)
+            self._export_failures.extend([outcome] * n)
 
     def clear(self) -> None:
         """Switch every fault off: rates to zero and pending one-shots dropped."""
@@ -91,6 +128,7 @@ class FaultConfig:
             self._scheduled.clear()
             self._export_failures.clear()
             self.error_5xx_rate = self.burst_429_rate = self.truncate_rate = self.drop_rate = 0.0
+            self.html_rate = 0.0
             self.slow_seconds = 0.0
 
     def pending(self) -> int:
@@ -98,15 +136,16 @@ class FaultConfig:
         with self._lock:
             return sum(s.remaining for s in self._scheduled)
 
-    def take_export_failure(self) -> str | None:
-        """The failure status for a newly created export task, if one was requested."""
+    def take_export_failure(self) -> ExportOutcome | None:
+        """The outcome for a newly created export task, if a failure was requested."""
         with self._lock:
             return self._export_failures.pop(0) if self._export_failures else None
 
     def pick(self, path: str, host: str, binary: bool) -> Fault | None:
         """The fault, if any, for one request. Scheduled faults win over random ones.
 
-        Truncation only applies to binary bodies, so a scheduled truncate waits for a binary request.
+        Truncation only applies to binary bodies, so a scheduled truncate waits for a binary request;
+        a maintenance page only replaces a JSON answer, so a scheduled "html" waits for one.
         """
         with self._lock:
             for item in self._scheduled:
@@ -116,6 +155,8 @@ class FaultConfig:
                     continue
                 if item.kind == "truncate" and not binary:
                     continue
+                if item.kind == "html" and binary:
+                    continue
                 item.remaining -= 1
                 if item.remaining <= 0:
                     self._scheduled.remove(item)
@@ -123,7 +164,13 @@ class FaultConfig:
             return self._pick_random(binary)
 
     def _pick_random(self, binary: bool) -> Fault | None:
-        if not (self.error_5xx_rate or self.burst_429_rate or self.truncate_rate or self.drop_rate):
+        if not (
+            self.error_5xx_rate
+            or self.burst_429_rate
+            or self.truncate_rate
+            or self.drop_rate
+            or self.html_rate
+        ):
             if self.slow_seconds > 0:
                 return self._maybe_slow()
             return None
@@ -136,6 +183,8 @@ class FaultConfig:
             ("5xx", self.error_5xx_rate),
             ("429", self.burst_429_rate),
             ("truncate", self.truncate_rate if binary else 0.0),
+            # Last, so that enabling it leaves the draws of every other kind where they were.
+            ("html", 0.0 if binary else self.html_rate),
         ):
             if draw < rate:
                 if kind == "5xx":

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from rc_pipeline.apispec import Operation, match_operation
 from rc_pipeline.simulator.auth import Session
@@ -34,6 +34,12 @@ TOKEN_OPERATIONS = frozenset({"getToken", "revokeToken"})
 # Operations answered by the media host; archive downloads are linked there, like RingCentral does.
 MEDIA_HOST_OPERATIONS = frozenset({"readMessageStoreReportArchiveContent"})
 WWW_AUTHENTICATE = 'Bearer realm="RingCentral REST API"'
+# The "html" fault's body: a maintenance page as a front proxy serves it, with a 200 status.
+MAINTENANCE_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>Scheduled maintenance</title></head>\n"
+    "<body><h1>We'll be back soon</h1><p>This service is undergoing scheduled maintenance."
+    "</p></body></html>\n"
+)
 FAULT_ERRORS = {
     "500": ("CMN-201", "Internal Server Error"),
     "502": ("AGW-502", "Bad Gateway"),
@@ -288,6 +294,9 @@ class Gateway:
         if fault.kind == "drop":
             commit()  # logged (status 0) before the client can see the connection die
             await _close(cycle, abort=True)
+            return True
+        if fault.kind == "html":
+            await answer(HTMLResponse(MAINTENANCE_PAGE, status_code=200), None)
             return True
         extra = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else {}
         if fault.kind == "429":

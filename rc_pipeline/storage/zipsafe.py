@@ -47,8 +47,10 @@ class ZipSafetyError(ValueError):
     def __init__(self, part: str, problem: str, entry: str | None = None) -> None:
         self.part = part
         self.entry = entry
-        where = f"{part}: entry {entry!r}" if entry is not None else part
-        super().__init__(f"{where}: {problem}")
+        # The problem comes before the entry: an entry name can be long, and a shortened line must
+        # still say what is wrong.
+        where = f" (entry {entry!r})" if entry is not None else ""
+        super().__init__(f"{part}: {problem}{where}")
 
 
 class UnsafeZipEntry(ZipSafetyError):
