@@ -247,7 +247,7 @@ def extract_attachments(
                 (attachment_key(message_id, attachment_id), temp, target, ArchivedFile(target, size, sha256))
             )
         for key, temp, target, archived in staged:
-            storage.fs.makedirs(target.rpartition("/")[0], exist_ok=True)
+            storage.make_dirs(target.rpartition("/")[0])
             storage.fs.mv(temp, target)
             result.index[key] = archived
     finally:

@@ -24,6 +24,7 @@ from rc_pipeline.storage.layout import (
     recording_extension,
     safe_name,
 )
+from rc_pipeline.storage.modes import make_dirs, secure
 
 
 class BlobPaths(StorageCore):
@@ -90,7 +91,7 @@ class BlobPaths(StorageCore):
             directory = os.path.join(
                 tempfile.gettempdir(), "rc-pipeline-incoming", root_key, day_dirs(partition_date)
             )
-        os.makedirs(directory, exist_ok=True)
+        make_dirs(directory)
         return os.path.join(directory, name)
 
     def publish_recording(
@@ -105,9 +106,10 @@ class BlobPaths(StorageCore):
         try:
             final = self.recording_path(partition_date, recording_id, content_type)
             if self.is_local:
+                secure(incoming)  # written by the API client: its mode is set here
                 with open(incoming, "rb+") as handle:
                     os.fsync(handle.fileno())
-                os.makedirs(os.path.dirname(final), exist_ok=True)
+                make_dirs(os.path.dirname(final))
                 os.replace(incoming, final)
             else:
                 upload_whole(self.fs, incoming, final, self.put_kwargs)

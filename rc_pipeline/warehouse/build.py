@@ -14,6 +14,7 @@ import duckdb
 import pyarrow as pa
 
 from rc_pipeline.storage import ArchiveStorage, Dataset
+from rc_pipeline.storage.modes import make_dirs, secure
 from rc_pipeline.transform.schemas import (
     ACTIVE_CALL_SNAPSHOTS_SCHEMA,
     CALL_LEGS_SCHEMA,
@@ -113,8 +114,13 @@ def build_warehouse(
     """
     started = time.monotonic()
     target = Path(target_path if target_path is not None else storage.warehouse_path).expanduser().resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".tmp-{uuid.uuid4().hex}-{target.name}")
+    make_dirs(target.parent)
+    # DuckDB creates its file (and WAL) with the umask's mode: it is built inside a private directory,
+    # given its mode when closed, then renamed into place.
+    private = target.with_name(f".tmp-{uuid.uuid4().hex}")
+    make_dirs(private)
+    os.chmod(private, 0o700)
+    temp = private / target.name
     empty: list[str] = []
     counts: dict[str, int] = {}
     message_counts: dict[str, int] = {}
@@ -140,10 +146,14 @@ def build_warehouse(
             connection.execute("CHECKPOINT")
         finally:
             connection.close()
+        secure(temp)
         os.replace(temp, target)
     except BaseException:
         _remove_quietly(temp)
         raise
+    finally:
+        with contextlib.suppress(OSError):
+            os.rmdir(private)
     return WarehouseStats(
         path=str(target),
         views=(*DATASET_VIEWS, "extensions"),
