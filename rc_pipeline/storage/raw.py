@@ -192,9 +192,11 @@ class RawPartitions(StorageCore):
         return manifest
 
     def raw_checked_path(self, day: date, dataset: Dataset | str = Dataset.RAW_CALL_LOG) -> str:
-        """``state/raw_checked/<dataset>/date=D.json``: when a re-fetch last found the partition unchanged."""
+        """``state/raw_checked/<dataset>/date=D.json`` (e.g. ``call_log``): when a re-fetch last found the
+        partition unchanged."""
         dataset = Dataset(dataset)
-        return self.path(RAW_CHECKED_DIR, dataset.value, f"{partition_dir_name(dataset, day)}.json")
+        name = dataset.value.removeprefix("raw/")
+        return self.path(RAW_CHECKED_DIR, name, f"{partition_dir_name(dataset, day)}.json")
 
     def raw_last_fetch(self, day: date, dataset: Dataset | str = Dataset.RAW_CALL_LOG) -> str:
         """When the source last answered with this partition's pages: the manifest's ``fetched_at``,
