@@ -14,7 +14,7 @@ import pytest
 from rc_pipeline.backfill import run_archive
 from rc_pipeline.defs.names import EXTENSIONS, SNAPSHOT_JOB, WAREHOUSE
 from rc_pipeline.storage import ArchiveStorage, Dataset
-from rc_pipeline.storage.modes import open_new
+from rc_pipeline.storage.modes import make_dirs, open_new
 from rc_pipeline_tests.pipelinehelpers import pipeline_for, yesterday
 
 
@@ -74,3 +74,13 @@ def test_umask_neither_widens_nor_narrows_a_new_file(tmp_path, monkeypatch):
     finally:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "f").stat().st_mode) == 0o600
+
+
+def test_new_directories_keep_the_group_a_setgid_root_hands_down(tmp_path, umask_022, monkeypatch):
+    monkeypatch.setenv("RC_ARCHIVE_GROUP_READ", "1")
+    root = tmp_path / "archive"
+    root.mkdir()
+    os.chmod(root, 0o2750)  # what `chmod g+s` on a group-shared archive root gives
+    make_dirs(root / "recordings" / "2026")
+    for directory in (root / "recordings", root / "recordings" / "2026"):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o2750

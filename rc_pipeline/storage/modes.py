@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 
 from rc_pipeline import settings
 
@@ -44,7 +45,9 @@ def make_dirs(path: str | os.PathLike[str]) -> None:
         os.mkdir(path, mode)
     except FileExistsError:
         return  # created meanwhile by another writer
-    os.chmod(path, mode)  # mkdir's mode is filtered by the umask
+    # mkdir's mode is filtered by the umask. The set-group-ID bit a directory inherits from its parent
+    # (how a group-shared archive root hands its group to everything below it) is kept.
+    os.chmod(path, mode | (os.stat(path).st_mode & stat.S_ISGID))
 
 
 def secure(path: str | os.PathLike[str]) -> None:
