@@ -93,3 +93,33 @@ def test_sigterm_stops_every_process_ui_started(tmp_path):
     finally:
         for pid in _alive(seen | {ui.pid}):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_tree_that_ignores_sigterm_is_killed_after_the_grace_period(tmp_path):
+    """The children ignore SIGTERM (an ignored signal stays ignored across exec): the group is
+    SIGKILLed once the grace period is over, and nothing is left."""
+    script = (
+        "import os, sys\n"
+        "from rc_pipeline.process_group import run_process_group\n"
+        "tree = \"trap '' TERM INT; sleep 300 & sleep 300 & wait\"\n"
+        "sys.exit(run_process_group(['sh', '-c', tree], os.environ, grace_seconds=1.0))\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
+    seen: set[int] = set()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(seen) < 4:  # python, sh, two sleeps
+            seen |= _tree(parent.pid)
+            time.sleep(0.1)
+        assert len(seen) >= 4, seen
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=15) == 0
+        deadline = time.monotonic() + 5
+        while _alive(seen) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(seen)
+    finally:
+        for pid in _alive(seen | {parent.pid}):
+            os.kill(pid, signal.SIGKILL)
