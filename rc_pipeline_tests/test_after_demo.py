@@ -16,7 +16,7 @@ from rc_pipeline.defs.resources import close_shared_clients, simulator_resources
 from rc_pipeline.settings import PipelineSettings
 from rc_pipeline_tests.pipelinehelpers import message_settings, run_download, yesterday
 
-ACCOUNT = dict(extensions=4, calls_per_day=12, messages_per_day=2)
+ACCOUNT = dict(extensions=2, calls_per_day=6, messages_per_day=2)
 
 
 def _files(root: Path) -> dict[str, tuple[bytes, int]]:
