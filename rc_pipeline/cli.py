@@ -165,10 +165,9 @@ def _ui(argv: list[str]) -> int:
     parser.add_argument("--days", type=int, default=30, help="days of simulated history (default 30)")
     parser.add_argument("--rate-limit-scale", type=float, default=0.1)
     args = parser.parse_args(argv)
-    import os
-    import subprocess
     from datetime import UTC, datetime, timedelta
 
+    from rc_pipeline.process_group import run_process_group
     from rc_pipeline.simulator import SimulatorConfig, start_simulator
 
     config = SimulatorConfig(
@@ -190,10 +189,9 @@ def _ui(argv: list[str]) -> int:
             f"Simulator at {sim.base_url} (media {sim.media_url}), rate-limit windows x{args.rate_limit_scale}."
         )
         print(f"Dagster UI: http://127.0.0.1:{args.port}  (Ctrl-C stops both)")
-        try:
-            return subprocess.call(dg_command("dev", "--port", str(args.port)), env=dg_environment(env))
-        except KeyboardInterrupt:
-            return 0
+        # Its own process group: Ctrl-C or SIGTERM stops dg dev and everything it started (webserver,
+        # daemon, code servers), then the simulator as this block ends.
+        return run_process_group(dg_command("dev", "--port", str(args.port)), dg_environment(env))
 
 
 def dg_command(*args: str) -> list[str]:

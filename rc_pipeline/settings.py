@@ -365,6 +365,14 @@ SETTINGS: dict[str, Setting] = _declare(
         low=1,
         high=36_500,
     ),
+    Setting(
+        "RC_ARCHIVE_GROUP_READ",
+        "flag",
+        "archive",
+        "open a local archive root to the owning group: directories 0750 and files 0640 instead of "
+        "owner-only 0700/0600, whatever the umask (object stores keep their own access rules)",
+        default=False,
+    ),
     # -- message store ---------------------------------------------------------------------------------
     Setting(
         "RC_MESSAGE_SOURCE",

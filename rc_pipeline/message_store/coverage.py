@@ -32,7 +32,7 @@ def last_daily_fetch(storage: ArchiveStorage, day: DayWindow) -> datetime | None
     with contextlib.suppress(FileNotFoundError, ValueError):
         times += [parse_iso(m.fetched_at) for m in storage.committed_exports(day.day)]
     with contextlib.suppress(FileNotFoundError, ValueError):
-        times.append(parse_iso(storage.read_manifest(day.day, Dataset.RAW_MESSAGE_STORE).fetched_at))
+        times.append(parse_iso(storage.raw_last_fetch(day.day, Dataset.RAW_MESSAGE_STORE)))
     known = [t for t in times if t is not None]
     return max(known) if known else None
 

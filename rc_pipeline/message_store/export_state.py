@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from rc_pipeline.storage import ArchiveStorage
+from rc_pipeline.storage.modes import file_mode, make_dirs
 
 # Our view of a partition's export (RingCentral's own task status is kept beside it).
 QUEUED = "queued"  # waiting for a free task slot or for a retry's backoff to pass
@@ -169,9 +170,10 @@ def export_lease(
 def _local_lease(path: str, wait_seconds: float) -> Iterator[None]:
     import fcntl
 
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    make_dirs(os.path.dirname(path))
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, file_mode())
     try:
+        os.fchmod(fd, file_mode())
         deadline = time.monotonic() + wait_seconds
         while True:
             try:

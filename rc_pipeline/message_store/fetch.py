@@ -57,6 +57,8 @@ class FetchResult:
     failed_attachments: list[str] = field(default_factory=list)
     extensions_listed: int = 0
     extensions_not_found: list[int] = field(default_factory=list)
+    # The task was committed before and RingCentral no longer knows it: the archive's copy stands.
+    kept_committed: bool = False
 
 
 def download_attachment(
@@ -138,7 +140,17 @@ def fetch_export(
     attachment-content endpoint so the archive is complete either way.
     """
     result = FetchResult()
-    archives = client.list_message_store_report_archives(task_id)
+    try:
+        archives = client.list_message_store_report_archives(task_id)
+    except NotFound:
+        kept = _kept_committed(storage, day, task_id)
+        if kept is None:
+            raise
+        progress(
+            f"{day} is complete: task {task_id} is committed in the archive and every part verifies; "
+            "RingCentral no longer knows the task (404), nothing to download"
+        )
+        return kept
     if not archives:
         raise ValueError(f"task {task_id} completed but RingCentral lists no archive for it")
     committed = _committed_task(storage, day, task_id)
@@ -214,6 +226,23 @@ def _committed_task(storage: ArchiveStorage, day: date, task_id: str) -> ExportM
     if not storage.exists(marker):
         return None
     return ExportManifest.from_json(storage.fs.cat_file(marker))
+
+
+def _kept_committed(storage: ArchiveStorage, day: date, task_id: str) -> FetchResult | None:
+    """What the archive holds of a committed task whose every part still has its recorded size and
+    sha256, or None (never committed, or damaged: then the source's 404 is the run's failure)."""
+    committed = _committed_task(storage, day, task_id)
+    if committed is None or not committed.parts:
+        return None
+    parts = [(storage.export_part_path(day, task_id, p.index), p) for p in committed.parts]
+    if not all(storage.verify_file(path, p.bytes, p.sha256).ok for path, p in parts):
+        return None
+    return FetchResult(
+        messages=committed.messages,
+        attachments=committed.attachments,
+        parts=list(committed.parts),
+        kept_committed=True,
+    )
 
 
 def _refuse_erased_records(

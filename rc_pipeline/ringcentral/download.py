@@ -62,15 +62,31 @@ def download_to_file(
     max_resumes: int = 5,
 ) -> DownloadResult:
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     part = part_path(dest)
     lock = _exclusive_lock(dest)
     try:
         return _download(session, url, dest, part, expected_size, expected_sha256, max_resumes)
     finally:
         # Remove the lock file while still holding it, so the archive is not littered with them.
-        Path(lock.name).unlink(missing_ok=True)
+        _lock_path(dest).unlink(missing_ok=True)
         lock.close()
+
+
+# A download in progress (and its lock) is readable by its owner only, whatever the umask: the
+# archive gives the finished file its mode when it publishes it.
+_PRIVATE_FILE = 0o600
+
+
+def _private_open(part: Path, *, append: bool) -> BinaryIO:
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    fd = os.open(part, flags, _PRIVATE_FILE)
+    os.fchmod(fd, _PRIVATE_FILE)
+    return os.fdopen(fd, "ab" if append else "wb")
+
+
+def _lock_path(dest: Path) -> Path:
+    return dest.with_name(f".{dest.name}.lock")
 
 
 def _exclusive_lock(dest: Path) -> BinaryIO:
@@ -78,7 +94,10 @@ def _exclusive_lock(dest: Path) -> BinaryIO:
 
     flock is released by the kernel when the holder dies, so a crash leaves no stale lock behind.
     """
-    handle = open(dest.with_name(f".{dest.name}.lock"), "a+b")
+    fd = os.open(_lock_path(dest), os.O_RDWR | os.O_CREAT | os.O_APPEND, _PRIVATE_FILE)
+    os.fchmod(fd, _PRIVATE_FILE)
+    # open() by fd would name the handle by its number: the lock's path is what gets removed.
+    handle = open(fd, "a+b", closefd=True)
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -125,7 +144,7 @@ def _download(
                 accepts_ranges = response.headers.get("Accept-Ranges", "").lower() == "bytes" or (
                     response.status_code == 206
                 )
-                with part.open("ab" if have else "wb") as fh:
+                with _private_open(part, append=bool(have)) as fh:
                     try:
                         # Chunks as they arrive (no re-buffering): after a broken connection every
                         # byte received is on disk, so the resume asks only for what is missing.

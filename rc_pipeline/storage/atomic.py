@@ -1,7 +1,8 @@
 """Atomic file publication: a reader sees the old file or the new one, never a partial one.
 
 Local files are written to a sibling temp name, fsynced, then ``os.replace``d
-(atomic on POSIX within a directory). Remote (object store) files are staged in a
+(atomic on POSIX within a directory); files and directories are created owner-only (or
+group-readable), whatever the umask (`rc_pipeline.storage.modes`). Remote (object store) files are staged in a
 local temp file and then written to their final key in one upload: an object store
 publishes a PUT (or a completed multipart upload) whole or not at all, so a temp key
 and a copy would only double the traffic, and on a bucket with Object Lock leave a
@@ -23,6 +24,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from rc_pipeline.storage.layout import TEMP_PREFIX
+from rc_pipeline.storage.modes import make_dirs, open_new, secure
 
 
 def is_local(fs: fsspec.AbstractFileSystem) -> bool:
@@ -72,10 +74,10 @@ def atomic_open(
         raise ValueError("atomic_open only writes: mode must be 'wb' or 'w'")
     fs = fs or _local_fs()
     if is_local(fs):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        make_dirs(os.path.dirname(path))
         tmp = temp_sibling(path)
         try:
-            with open(tmp, mode) as handle:
+            with open_new(tmp, mode) as handle:
                 yield handle
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -140,10 +142,11 @@ def staged_local_file(
     """
     fs = fs or _local_fs()
     if is_local(fs):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        make_dirs(os.path.dirname(path))
         tmp = temp_sibling(path)
         try:
             yield Path(tmp)
+            secure(tmp)  # filled by any writer: its mode is set here
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
@@ -177,10 +180,10 @@ def create_exclusive(
     """
     fs = fs or _local_fs()
     if is_local(fs):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        make_dirs(os.path.dirname(path))
         tmp = temp_sibling(path)
         try:
-            with open(tmp, "wb") as handle:
+            with open_new(tmp, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -25,6 +25,7 @@ from rc_pipeline.storage.layout import (
     recording_extension,
     safe_name,
 )
+from rc_pipeline.storage.modes import make_dirs, secure
 
 
 class BlobPaths(StorageCore):
@@ -88,7 +89,7 @@ class BlobPaths(StorageCore):
             directory = self.path(RECORDINGS_DIR, day_dirs(partition_date))
         else:
             directory = os.path.join(self._local_work_dir("rc-pipeline-incoming"), day_dirs(partition_date))
-        os.makedirs(directory, exist_ok=True)
+        make_dirs(directory)
         return os.path.join(directory, name)
 
     def publish_recording(
@@ -103,9 +104,10 @@ class BlobPaths(StorageCore):
         try:
             final = self.recording_path(partition_date, recording_id, content_type)
             if self.is_local:
+                secure(incoming)  # written by the API client: its mode is set here
                 with open(incoming, "rb+") as handle:
                     os.fsync(handle.fileno())
-                os.makedirs(os.path.dirname(final), exist_ok=True)
+                make_dirs(os.path.dirname(final))
                 os.replace(incoming, final)
             else:
                 upload_whole(self.fs, incoming, final, self.put_kwargs_for(final))
@@ -152,7 +154,7 @@ class BlobPaths(StorageCore):
         arguments (e.g. its Object Lock retention), after which the local copy is removed.
         """
         if self.is_local:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
+            make_dirs(os.path.dirname(target))
             os.replace(staged, target)
             return
         upload_whole(self.fs, staged, target, self.put_kwargs_for(target))

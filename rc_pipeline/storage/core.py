@@ -27,6 +27,7 @@ from rc_pipeline.storage.atomic import (
 )
 from rc_pipeline.storage.checksum import file_sha256
 from rc_pipeline.storage.layout import PARTITION_FILE, Dataset, parse_partition_dir_name, partition_dir_name
+from rc_pipeline.storage.modes import make_dirs
 from rc_pipeline.storage.verify import FileCheck, verify_file
 from rc_pipeline.storage.worm import (
     ObjectLock,
@@ -147,6 +148,13 @@ class StorageCore:
         return self.worm.problem(dataclasses.replace(lock, path=self.relative(path)))
 
     # ------------------------------------------------------------ writes
+    def make_dirs(self, path: str) -> None:
+        """Create the directory ``path`` and its parents: owner-only (or group-readable) when local."""
+        if self.is_local:
+            make_dirs(path)
+        else:
+            self.fs.makedirs(path, exist_ok=True)
+
     @contextlib.contextmanager
     def atomic_open(self, path: str) -> Iterator[IO[bytes]]:
         """Binary writer that publishes ``path`` whole on success, leaves it untouched on error."""

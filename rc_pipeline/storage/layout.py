@@ -50,6 +50,7 @@ fsspec URL such as ``s3://bucket/prefix``)::
     ├── state/message_store_export/.lease       one export poller/submitter at a time
     ├── state/call_log_sync.json                the extract-sync token and when it was taken
     ├── state/calls_built_from/date=YYYY-MM-DD.json  the newest capture a day's calls tables include
+    ├── state/raw_checked/<dataset>/date=YYYY-MM-DD.json  last identical re-fetch of a raw partition
     ├── state/recordings_deferred/date=YYYY-MM-DD.json  recordings a run's budget left for later, with
     │                                           the moment RingCentral deletes each (written every run)
     ├── state/message_capture/extension=<id>.json  message-sync token of each extension
@@ -147,6 +148,8 @@ ACTIVE_CALLS_DIR = "raw/active_calls"
 CALL_LOG_SYNC_STATE_FILE = "state/call_log_sync.json"
 # Per day: the newest captured answer its calls/legs tables include (the sensor rebuilds days behind).
 CALLS_BUILT_FROM_DIR = "state/calls_built_from"
+# When an identical re-fetch of a raw partition was last made: the partition itself is left as it was.
+RAW_CHECKED_DIR = "state/raw_checked"
 TEMP_PREFIX = ".tmp-"
 RAW_DATASETS = frozenset(
     {

@@ -14,9 +14,11 @@ from rc_pipeline.storage.checksum import HashingWriter
 from rc_pipeline.storage.core import StorageCore
 from rc_pipeline.storage.layout import (
     CAPTURE_MANIFEST_FILE,
+    RAW_CHECKED_DIR,
     RAW_MANIFEST_FILE,
     RAW_PAGES_FILE,
     Dataset,
+    partition_dir_name,
     safe_name,
 )
 from rc_pipeline.storage.manifest import RawManifest, iso
@@ -80,6 +82,17 @@ def write_page_lines(
     return hashing
 
 
+def _utc_sort_key(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
+class _Unchanged(Exception):
+    """Raised before publication when a re-fetch holds exactly the stored pages: nothing is published."""
+
+
 class RawPartitions(StorageCore):
     """The raw layer under ``raw/``: the system of record, never appended and never shrunk."""
 
@@ -99,14 +112,21 @@ class RawPartitions(StorageCore):
         window_end: datetime | str,
         fetched_at: datetime | str | None = None,
         dataset: Dataset | str = Dataset.RAW_CALL_LOG,
+        *,
+        window_is_fetch_time: bool = False,
     ) -> RawManifest:
         """Store a new fetch of ``day`` as the partition's current pages, with its manifest.
 
         A fetch that differs from the stored one does not erase it: the previous page file is kept
         beside the new one as ``pages.superseded-<fetched_at>.ndjson.gz``. RingCentral deletes
         records (retention, users), so a re-fetch can hold fewer calls than the archive already
-        has; the archive is the system of record and must not shrink. An identical re-fetch only
-        refreshes the manifest.
+        has; the archive is the system of record and must not shrink.
+
+        An identical re-fetch (same pages byte for byte, same window) changes nothing in the
+        partition: the page file and the manifest (its ``fetched_at`` included) stay as they were,
+        mtimes too, and the time of the check goes to `raw_checked_path` instead; the stored
+        manifest is returned. ``window_is_fetch_time`` says the window is only the moment of the
+        fetch (a snapshot): then the pages alone decide.
 
         Order matters for crash safety: the page file is built under a temp name, the old
         manifest is removed (the partition becomes incomplete), the old pages are set aside, the
@@ -116,12 +136,25 @@ class RawPartitions(StorageCore):
         pages_path = self.raw_pages_path(day, dataset)
         manifest_path = self.raw_manifest_path(day, dataset)
         counts: dict[str, int | None] = {"pages": 0, "reported": None, "received": 0}
+        checked_at = iso(fetched_at or datetime.now(UTC))
         try:
             previous: RawManifest | None = self.read_manifest(day, dataset)
         except FileNotFoundError:
             previous = None
 
+        def unchanged() -> bool:
+            if previous is None or previous.sha256 != hashing.digest.hexdigest():
+                return False
+            if not window_is_fetch_time and (previous.window_start, previous.window_end) != (
+                iso(window_start),
+                iso(window_end),
+            ):
+                return False
+            return self.verify_file(pages_path, previous.bytes, previous.sha256).ok
+
         def retract_old_manifest() -> None:
+            if unchanged():
+                raise _Unchanged
             # From here until the new manifest lands the partition reads as incomplete.
             if self.exists(manifest_path):
                 self.fs.rm(manifest_path)
@@ -131,21 +164,29 @@ class RawPartitions(StorageCore):
                 stamp = previous.fetched_at if previous else datetime.now(UTC).isoformat()
                 self.keep_as(pages_path, self.superseded_pages_path(day, stamp, dataset))
 
-        with atomic_open(
-            pages_path,
-            "wb",
-            fs=self.fs,
-            before_publish=retract_old_manifest,
-            put_kwargs=self.put_kwargs_for(pages_path),
-        ) as handle:
-            hashing = write_page_lines(handle, pages, counts)
+        try:
+            with atomic_open(
+                pages_path,
+                "wb",
+                fs=self.fs,
+                before_publish=retract_old_manifest,
+                put_kwargs=self.put_kwargs_for(pages_path),
+            ) as handle:
+                hashing = write_page_lines(handle, pages, counts)
+        except _Unchanged:
+            assert previous is not None
+            self.write_json(
+                self.raw_checked_path(day, dataset),
+                {"checked_at": checked_at, "fetched_at": previous.fetched_at, "sha256": previous.sha256},
+            )
+            return previous
         manifest = RawManifest(
             window_start=iso(window_start),
             window_end=iso(window_end),
             pages=counts["pages"],
             records_reported=counts["reported"],
             records_received=counts["received"],
-            fetched_at=iso(fetched_at or datetime.now(UTC)),
+            fetched_at=checked_at,
             sha256=hashing.digest.hexdigest(),
             pages_file=RAW_PAGES_FILE,
             bytes=hashing.written,
@@ -153,6 +194,25 @@ class RawPartitions(StorageCore):
         )
         self.atomic_write_bytes(manifest_path, manifest.to_json())
         return manifest
+
+    def raw_checked_path(self, day: date, dataset: Dataset | str = Dataset.RAW_CALL_LOG) -> str:
+        """``state/raw_checked/<dataset>/date=D.json`` (e.g. ``call_log``): when a re-fetch last found the
+        partition unchanged."""
+        dataset = Dataset(dataset)
+        name = dataset.value.removeprefix("raw/")
+        return self.path(RAW_CHECKED_DIR, name, f"{partition_dir_name(dataset, day)}.json")
+
+    def raw_last_fetch(self, day: date, dataset: Dataset | str = Dataset.RAW_CALL_LOG) -> str:
+        """When the source last answered with this partition's pages: the manifest's ``fetched_at``,
+        or a later identical re-fetch's time. FileNotFoundError if the partition is not complete."""
+        manifest = self.read_manifest(day, dataset)
+        try:
+            checked = self.read_json(self.raw_checked_path(day, dataset))
+        except FileNotFoundError:
+            return manifest.fetched_at
+        if not isinstance(checked, dict) or checked.get("sha256") != manifest.sha256:
+            return manifest.fetched_at  # a check of an earlier content, superseded since
+        return max(manifest.fetched_at, str(checked.get("checked_at") or ""), key=_utc_sort_key)
 
     def superseded_pages_path(self, day: date, fetched_at: str, dataset: Dataset | str) -> str:
         stamp = re.sub(r"[^0-9A-Za-z]", "", fetched_at)

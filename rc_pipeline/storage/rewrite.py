@@ -31,6 +31,7 @@ from rc_pipeline.storage.layout import (
     safe_name,
 )
 from rc_pipeline.storage.manifest import RawManifest
+from rc_pipeline.storage.modes import open_new
 from rc_pipeline.storage.raw import write_page_lines
 from rc_pipeline.storage.zipsafe import ZipLimits, copy_entry, open_zip, vetted_entries
 
@@ -162,7 +163,7 @@ def staged_pages(storage: ArchiveStorage, path: str, lines: Iterable[bytes]) -> 
     """
     with storage.staged_file(path) as local:
         counts: dict[str, int | None] = {"pages": 0, "reported": None, "received": 0}
-        with open(local, "wb") as raw:
+        with open_new(local, "wb") as raw:
             hashing = write_page_lines(raw, lines, counts)
         yield StagedPages(
             path=path,

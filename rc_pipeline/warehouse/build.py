@@ -22,6 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from rc_pipeline.storage import ArchiveStorage, Dataset
+from rc_pipeline.storage.modes import make_dirs, secure
 from rc_pipeline.transform.schemas import (
     ACTIVE_CALL_SNAPSHOTS_SCHEMA,
     CALL_LEGS_SCHEMA,
@@ -249,7 +250,7 @@ def build_warehouse(
     """
     started = time.monotonic()
     target = Path(target_path if target_path is not None else storage.warehouse_path).expanduser().resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(target.parent)
     definition = _definition(storage)
     current = {dataset: list_partitions(storage, dataset) for dataset in input_datasets()}
     globs = _view_globs(storage, current)
@@ -266,7 +267,12 @@ def build_warehouse(
         changes = {d: compare(recorded.partitions.get(d.value, {}), current[d]) for d in current}
         if not any(c.days for c in changes.values()) and not recorded.stale_views:
             return _stats(storage, target, current, started, mode="unchanged", counts=None)
-    temp = target.with_name(f".tmp-{uuid.uuid4().hex}-{target.name}")
+    # DuckDB creates its file (and WAL) with the umask's mode: it is built inside a private directory,
+    # given its mode when closed, then renamed into place.
+    private = target.with_name(f".tmp-{uuid.uuid4().hex}")
+    make_dirs(private)
+    os.chmod(private, 0o700)
+    temp = private / target.name
     copy_seconds = 0.0
     try:
         if recorded is not None:
@@ -297,10 +303,14 @@ def build_warehouse(
             connection.execute("CHECKPOINT")
         finally:
             connection.close()
+        secure(temp)
         os.replace(temp, target)
     except BaseException:
         _remove_quietly(temp)
         raise
+    finally:
+        with contextlib.suppress(OSError):
+            os.rmdir(private)
     if report is None:
         return _stats(storage, target, current, started, mode="full", counts=counts, reason=reason)
     return _stats(

@@ -35,7 +35,9 @@ def build_directory_assets(config: PipelineSettings) -> list[dg.AssetsDefinition
         snapshot = now.date()
         with measure(client) as spend:
             pages = [page.raw for page in client.iter_extension_pages()]
-        manifest = storage.write_raw_pages(snapshot, pages, now, now, dataset=Dataset.RAW_EXTENSIONS)
+        manifest = storage.write_raw_pages(
+            snapshot, pages, now, now, dataset=Dataset.RAW_EXTENSIONS, window_is_fetch_time=True
+        )
         table = extensions_table(records_from_pages(pages), snapshot)
         rows = storage.write_parquet(Dataset.EXTENSIONS, snapshot, table)
         context.log.info(f"{rows} extensions in the snapshot of {snapshot}")

@@ -33,6 +33,7 @@ def _fetch_metadata(result: FetchResult) -> dict[str, object]:
         "attachments_archived": dg.MetadataValue.int(result.attachments),
         "attachments_from_content_endpoint": result.from_content_endpoint,
         "attachments_already_archived": result.skipped_existing,
+        "kept_committed_archive": result.kept_committed,
     }
 
 

@@ -2,9 +2,10 @@
 export tasks and asks for a download run when one completes.
 
 A tick only makes status calls and (re)submissions through `advance_exports`, the same function
-`rc-pipeline archive` uses; downloads happen in the requested runs. The cursor (JSON) remembers
-which run keys were already requested so a task is handed over exactly once; run keys are task ids,
-so Dagster would drop a repeat even if the cursor were lost.
+`rc-pipeline archive` uses; downloads happen in the requested runs. A task the archive already holds
+committed is never requested, whatever the cursor says. The cursor (JSON) remembers which run keys
+were already requested so a task is handed over exactly once; run keys are task ids, so Dagster would
+drop a repeat even if the cursor were lost.
 """
 
 import json
@@ -107,13 +108,17 @@ def build_export_sensor(
         run_requests = []
         for entry in report.final:
             run_key: str | None = entry.run_key
+            if entry.state == COMPLETED and entry.run_key not in done and task_committed(storage, entry):
+                # The archive, not the cursor, decides: a fresh cursor (a new Dagster home, a new
+                # deployment) must never download a committed task again, which RingCentral may no
+                # longer even know (404 CMN-102 once its archives expire).
+                done.add(entry.run_key)
+            if entry.run_key in done:
+                continue
             if entry.run_key in requested:
                 run_key = None
-                if entry.state == COMPLETED and entry.run_key not in done:
-                    if task_committed(storage, entry):
-                        done.add(entry.run_key)
-                    else:
-                        run_key = _retry_request(context.instance, requested, entry, settings.max_attempts)
+                if entry.state == COMPLETED:
+                    run_key = _retry_request(context.instance, requested, entry, settings.max_attempts)
                 if run_key is None:
                     continue
                 context.log.warning(f"download of {entry.describe()} failed: requesting it again ({run_key})")
