@@ -328,6 +328,38 @@ def test_an_earlier_locked_version_counts_for_erasure_though_the_current_one_is_
     assert "an earlier version" in found[0].describe()
 
 
+def test_a_lock_that_ran_out_protects_nothing_for_a_delete_at_the_source(s3):  # noqa: F811
+    """Verify judges a lock by the policy; a delete at the source also needs it in force right now."""
+    bucket = s3.make_bucket(object_lock=True)
+    storage = ArchiveStorage(f"s3://{bucket}/archive", worm=WormPolicy("governance", 1))
+    path = storage.path("recordings/2026/01/01/1.mp3")
+    storage.atomic_write_bytes(path, b"audio")
+    now = datetime.now(UTC)
+    assert storage.lock_problem(path) is None
+    assert storage.lock_problem(path, in_force_at=now) is None
+    assert "no longer in force" in storage.lock_problem(path, in_force_at=now + timedelta(days=2))
+
+
+def test_erasure_on_a_plain_bucket_lists_no_versions(s3, monkeypatch):  # noqa: F811
+    """A bucket created without Object Lock cannot lock anything: the erasure asks that once and needs
+    neither the version listing nor its permission."""
+    from rc_pipeline.control.erase import retention
+
+    bucket = s3.make_bucket()
+    storage = ArchiveStorage(f"s3://{bucket}/archive")
+    storage.atomic_write_bytes(storage.path("parquet/messages/date=2026-01-01/part-0.parquet"), b"x")
+
+    def no_listing(*args, **kwargs):
+        raise AssertionError("versions listed on a bucket that cannot lock")
+
+    monkeypatch.setattr(retention, "version_locks", no_listing)
+    monkeypatch.setattr(retention, "_capture_objects", lambda storage, extension_id: {storage.path("x")})
+    assert retention.refuse_retained(storage, {}, 1) == []
+    locked = s3.make_bucket(object_lock=True)
+    with pytest.raises(AssertionError, match="versions listed"):
+        retention.refuse_retained(ArchiveStorage(f"s3://{locked}/archive"), {}, 1)
+
+
 @pytest.mark.parametrize(
     ("relative", "locked"),
     [
