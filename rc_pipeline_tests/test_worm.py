@@ -21,17 +21,22 @@ from rc_pipeline.control.erase.retention import locked_objects
 from rc_pipeline.control.inventory import NOT_LOCKED, archived_recordings
 from rc_pipeline.control.purge import PurgeRequest, execute_purge, plan_purge
 from rc_pipeline.days import day_window
-from rc_pipeline.defs.build import build_definitions
 from rc_pipeline.defs.resources import ArchiveResource, close_shared_clients, simulator_resources
 from rc_pipeline.ringcentral.errors import SettingsError
-from rc_pipeline.settings import ArchiveSettings, PipelineSettings
+from rc_pipeline.settings import ArchiveSettings
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.storage.worm import WormError, WormPolicy, is_record
 from rc_pipeline.verification import CALL_CHECKS, MESSAGE_CHECKS, verify_day
 from rc_pipeline_tests.conftest import SMALL_ACCOUNT
 from rc_pipeline_tests.controlhelpers import client_for
 from rc_pipeline_tests.messagehelpers import snapshot_extensions
-from rc_pipeline_tests.pipelinehelpers import archive_day, message_settings, run_messages, yesterday
+from rc_pipeline_tests.pipelinehelpers import (
+    archive_day,
+    message_settings,
+    pipeline_for,
+    run_messages,
+    yesterday,
+)
 from rc_pipeline_tests.s3helpers import s3, s3_server  # noqa: F401
 
 RETAIN_DAYS = 30
@@ -50,17 +55,8 @@ def worm_resources(sim: Any, root: str, warehouse: str) -> dict[str, object]:
 
 
 def worm_pipeline(sim: Any, root: str, warehouse: str) -> dg.Definitions:
-    close_shared_clients()
-    config = PipelineSettings(
-        timezone="UTC",
-        start_date=(yesterday() - timedelta(days=30)).isoformat(),
-        schedule_hour=2,
-        lookback_days=2,
-    )
-    return build_definitions(
-        config,
-        resources=worm_resources(sim, root, warehouse),
-        messages=message_settings(source="listing"),
+    return pipeline_for(
+        sim, root, resources=worm_resources(sim, root, warehouse), messages=message_settings(source="listing")
     )
 
 
