@@ -336,23 +336,8 @@ def run(workdir: Path, sizes: ApiSizes, *, log=print) -> tuple[list[Result], dic
     # Stop at 1.5x the floor scenario 1's requests impose (plus 30 s): the target is 1.05x.
     cap = 30 + 1.5 * floor_1
     with start_simulator(sim_config(sizes)) as sim:
-        specs = [
-            {
-                "mode": "queue",
-                "days": day_keys,
-                "root": str(root),
-                "claims_dir": str(claims),
-                "snapshot": n == 0,
-                "deadline_seconds": cap + 60,
-            }
-            for n in range(sizes.runs)
-        ]
-        procs = start_workers(sim, specs, workdir, sizes)
-        wall, reports, finished = go_and_wait(procs, cap)
-        # Runs stopped at the cap report nothing: their unfinished days count as not archived, not failed.
-        failures = [f for r in reports for f in r.get("failures", [])] + [
-            r["error"] for r in reports if "error" in r and finished
-        ]
+        specs = [queue_spec(day_keys, root, claims, n, cap) for n in range(sizes.runs)]
+        wall, reports, finished, failures = run_queue_workers(sim, specs, workdir, sizes, cap)
         sent = count_sent(sim)
         if finished:
             floor, group = _floor(sent, sizes)
@@ -419,6 +404,31 @@ def two_machines(
         return _two_machines(workdir, sizes, machines, database_url, scenario, log)
 
 
+def queue_spec(day_keys: list[str], root: Path, claims: Path, n: int, cap: float, **extra: str) -> dict:
+    """Worker ``n`` of a run that takes days from a shared queue (claims), the first one also
+    snapshotting the directory; ``extra`` adds worker options (its throttle folder or database)."""
+    return {
+        "mode": "queue",
+        "days": day_keys,
+        "root": str(root),
+        "claims_dir": str(claims),
+        "snapshot": n == 0,
+        "deadline_seconds": cap + 60,
+        **extra,
+    }
+
+
+def run_queue_workers(sim, specs: list[dict], workdir: Path, sizes: ApiSizes, cap: float):
+    """Start the workers, let them go at once, wait up to ``cap``: (wall, reports, finished, failures)."""
+    procs = start_workers(sim, specs, workdir, sizes)
+    wall, reports, finished = go_and_wait(procs, cap)
+    # Runs stopped at the cap report nothing: their unfinished days count as not archived, not failed.
+    failures = [f for r in reports for f in r.get("failures", [])] + [
+        r["error"] for r in reports if "error" in r and finished
+    ]
+    return wall, reports, finished, failures
+
+
 def _two_machines(
     workdir: Path, sizes: ApiSizes, machines: int, url: str, scenario: str, log
 ) -> list[Result]:
@@ -432,23 +442,18 @@ def _two_machines(
         # Stop at 1.5x the least time the minimum's Heavy requests take (plus 30 s): the target is 1.05x.
         cap = 30 + 1.5 * (minimum.call_log_pages + minimum.recordings) / heavy_limit * window
         specs = [
-            {
-                "mode": "queue",
-                "days": [d.isoformat() for d in days],
-                "root": str(root),
-                "claims_dir": str(claims),
-                "snapshot": n == 0,
-                "deadline_seconds": cap + 60,
-                "throttle_dir": str(workdir / f"machine-{n % machines}-throttle"),
-                "throttle_url": url,
-            }
+            queue_spec(
+                [d.isoformat() for d in days],
+                root,
+                claims,
+                n,
+                cap,
+                throttle_dir=str(workdir / f"machine-{n % machines}-throttle"),
+                throttle_url=url,
+            )
             for n in range(sizes.runs)
         ]
-        procs = start_workers(sim, specs, workdir, sizes)
-        wall, reports, finished = go_and_wait(procs, cap)
-        failures = [f for r in reports for f in r.get("failures", [])] + [
-            r["error"] for r in reports if "error" in r and finished
-        ]
+        wall, reports, finished, failures = run_queue_workers(sim, specs, workdir, sizes, cap)
         sent = count_sent(sim)
         floor, group = _floor(sent, sizes)
         completed = len(ArchiveStorage(str(root)).list_partitions(Dataset.RECORDINGS))

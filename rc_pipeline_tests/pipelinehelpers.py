@@ -32,7 +32,11 @@ def pipeline_for(
     lookback_days: int = 2,
     start_date: str | None = None,
     messages: MessageStoreSettings | None = None,
+    resources: dict[str, Any] | None = None,
+    **build: Any,
 ) -> dg.Definitions:
+    """The project's definitions against ``sim``, archiving under ``root`` (or into ``resources``);
+    ``build`` goes to `build_definitions` (e.g. recording_budget)."""
     # Each test gets fresh clients: a shared client from an earlier test points at a stopped simulator.
     close_shared_clients()
     config = PipelineSettings(
@@ -41,8 +45,12 @@ def pipeline_for(
         schedule_hour=2,
         lookback_days=lookback_days,
     )
-    resources = simulator_resources(sim, root)
-    return build_definitions(config, resources=resources, messages=messages or message_settings())
+    return build_definitions(
+        config,
+        resources=resources or simulator_resources(sim, root),
+        messages=messages or message_settings(),
+        **build,
+    )
 
 
 def archive_day(defs: dg.Definitions, day: date, **kwargs: Any) -> dg.ExecuteInProcessResult:

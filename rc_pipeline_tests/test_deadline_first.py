@@ -12,7 +12,6 @@ from rc_pipeline.backfill import deadline_first, format_verification, run_archiv
 from rc_pipeline.calls.recordings import archive_recordings
 from rc_pipeline.control.inventory import RECORDING, archived_recordings, day_verdict
 from rc_pipeline.days import day_window
-from rc_pipeline.definitions import build_definitions
 from rc_pipeline.defs.lookback import LOOKBACK_PRIORITY, YESTERDAY_PRIORITY
 from rc_pipeline.defs.names import (
     ARCHIVE_JOB,
@@ -24,9 +23,7 @@ from rc_pipeline.defs.names import (
     MESSAGE_DAY_TAG,
     RECORDINGS,
 )
-from rc_pipeline.defs.resources import close_shared_clients, simulator_resources
 from rc_pipeline.risk.rules import recording_deadline
-from rc_pipeline.settings import PipelineSettings
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.transform.recordings import recordings_referenced
 from rc_pipeline_tests.clienthelpers import client_for
@@ -73,16 +70,7 @@ def _refs(storage: ArchiveStorage, day: date):
 
 
 def _budget_defs(sim, root: str, budget: int | None) -> dg.Definitions:
-    close_shared_clients()
-    config = PipelineSettings(
-        timezone="UTC",
-        start_date=(yesterday() - timedelta(days=30)).isoformat(),
-        schedule_hour=2,
-        lookback_days=2,
-    )
-    return build_definitions(
-        config, resources=simulator_resources(sim, root), messages=message_settings(), recording_budget=budget
-    )
+    return pipeline_for(sim, root, recording_budget=budget)
 
 
 def test_recordings_budget_defers_the_latest_deadlines_and_the_check_warns(make_simulator, tmp_path):

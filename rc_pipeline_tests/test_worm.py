@@ -21,17 +21,22 @@ from rc_pipeline.control.erase.retention import locked_objects
 from rc_pipeline.control.inventory import NOT_LOCKED, archived_recordings
 from rc_pipeline.control.purge import PurgeRequest, execute_purge, plan_purge
 from rc_pipeline.days import day_window
-from rc_pipeline.defs.build import build_definitions
 from rc_pipeline.defs.resources import ArchiveResource, close_shared_clients, simulator_resources
 from rc_pipeline.ringcentral.errors import SettingsError
-from rc_pipeline.settings import ArchiveSettings, PipelineSettings
+from rc_pipeline.settings import ArchiveSettings
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.storage.worm import WormError, WormPolicy, is_record
 from rc_pipeline.verification import CALL_CHECKS, MESSAGE_CHECKS, verify_day
 from rc_pipeline_tests.conftest import SMALL_ACCOUNT
 from rc_pipeline_tests.controlhelpers import client_for
 from rc_pipeline_tests.messagehelpers import snapshot_extensions
-from rc_pipeline_tests.pipelinehelpers import archive_day, message_settings, run_messages, yesterday
+from rc_pipeline_tests.pipelinehelpers import (
+    archive_day,
+    message_settings,
+    pipeline_for,
+    run_messages,
+    yesterday,
+)
 from rc_pipeline_tests.s3helpers import s3, s3_server  # noqa: F401
 
 RETAIN_DAYS = 30
@@ -50,17 +55,8 @@ def worm_resources(sim: Any, root: str, warehouse: str) -> dict[str, object]:
 
 
 def worm_pipeline(sim: Any, root: str, warehouse: str) -> dg.Definitions:
-    close_shared_clients()
-    config = PipelineSettings(
-        timezone="UTC",
-        start_date=(yesterday() - timedelta(days=30)).isoformat(),
-        schedule_hour=2,
-        lookback_days=2,
-    )
-    return build_definitions(
-        config,
-        resources=worm_resources(sim, root, warehouse),
-        messages=message_settings(source="listing"),
+    return pipeline_for(
+        sim, root, resources=worm_resources(sim, root, warehouse), messages=message_settings(source="listing")
     )
 
 
@@ -326,6 +322,38 @@ def test_an_earlier_locked_version_counts_for_erasure_though_the_current_one_is_
     assert existing == 1 and len(found) == 1
     assert found[0].mode == "COMPLIANCE" and found[0].noncurrent_version
     assert "an earlier version" in found[0].describe()
+
+
+def test_a_lock_that_ran_out_protects_nothing_for_a_delete_at_the_source(s3):  # noqa: F811
+    """Verify judges a lock by the policy; a delete at the source also needs it in force right now."""
+    bucket = s3.make_bucket(object_lock=True)
+    storage = ArchiveStorage(f"s3://{bucket}/archive", worm=WormPolicy("governance", 1))
+    path = storage.path("recordings/2026/01/01/1.mp3")
+    storage.atomic_write_bytes(path, b"audio")
+    now = datetime.now(UTC)
+    assert storage.lock_problem(path) is None
+    assert storage.lock_problem(path, in_force_at=now) is None
+    assert "no longer in force" in storage.lock_problem(path, in_force_at=now + timedelta(days=2))
+
+
+def test_erasure_on_a_plain_bucket_lists_no_versions(s3, monkeypatch):  # noqa: F811
+    """A bucket created without Object Lock cannot lock anything: the erasure asks that once and needs
+    neither the version listing nor its permission."""
+    from rc_pipeline.control.erase import retention
+
+    bucket = s3.make_bucket()
+    storage = ArchiveStorage(f"s3://{bucket}/archive")
+    storage.atomic_write_bytes(storage.path("parquet/messages/date=2026-01-01/part-0.parquet"), b"x")
+
+    def no_listing(*args, **kwargs):
+        raise AssertionError("versions listed on a bucket that cannot lock")
+
+    monkeypatch.setattr(retention, "version_locks", no_listing)
+    monkeypatch.setattr(retention, "_capture_objects", lambda storage, extension_id: {storage.path("x")})
+    assert retention.refuse_retained(storage, {}, 1) == []
+    locked = s3.make_bucket(object_lock=True)
+    with pytest.raises(AssertionError, match="versions listed"):
+        retention.refuse_retained(ArchiveStorage(f"s3://{locked}/archive"), {}, 1)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from rc_pipeline.control.holds import Hold, covering
 from rc_pipeline.days import DayWindow
@@ -174,7 +174,9 @@ def block_unsafe(
             if not check.ok:
                 item.reasons.append(f"archived file {check.describe()}")
             # WORM on: the archive copy must be one nobody can delete before deleting the source's.
-            elif archived.path and (problem := storage.lock_problem(archived.path)):
+            elif archived.path and (
+                problem := storage.lock_problem(archived.path, in_force_at=datetime.now(UTC))
+            ):
                 item.reasons.append(f"{NOT_LOCKED} ({problem})")
 
 

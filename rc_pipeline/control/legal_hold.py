@@ -135,12 +135,15 @@ def sync(storage: ArchiveStorage, *, operator: str) -> LegalHoldChange:
         return change
     for hold in active_holds(storage):
         mine = LegalHoldChange()
-        _set(
-            storage,
-            [p for p in held_files(storage, hold) if not storage.object_lock(p).legal_hold],
-            True,
-            mine,
-        )
+        missing: list[str] = []
+        for path in held_files(storage, hold):
+            try:
+                if storage.object_lock(path).legal_hold:
+                    continue
+            except FileNotFoundError:  # gone between the listing and the look: nothing to hold
+                continue
+            missing.append(path)
+        _set(storage, missing, True, mine)
         if mine.on or mine.failed:
             _audit(storage, hold, "sync", operator, mine)
         change.on += mine.on

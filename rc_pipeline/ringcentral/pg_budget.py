@@ -51,12 +51,17 @@ def check_database_url(name: str, value: str) -> str:
 
 
 def redacted(url: str) -> str:
-    """The URL without its password, for messages."""
+    """The URL without its password (in the user part or a `password=` parameter), for messages."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit((parts.scheme, netloc, *parts[2:]))
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = "&".join(
+        "password=***" if pair.split("=", 1)[0].lower() == "password" else pair
+        for pair in parts.query.split("&")
+        if pair
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _psycopg2() -> Any:
@@ -78,7 +83,8 @@ class PostgresBudget:
     """
 
     def __init__(self, url: str) -> None:
-        self.url = check_database_url("RC_THROTTLE_URL", url)
+        # The URL comes from RC_THROTTLE_URL or, unset, from the Dagster instance's storage.
+        self.url = check_database_url("RC_THROTTLE_URL (or the Dagster instance's PostgreSQL storage)", url)
         self._psycopg2 = _psycopg2()
         self._lock = threading.Lock()
         self._conn: Any = None

@@ -237,7 +237,8 @@ class Throttler:
     shared_key: str | None = None
     # With shared_key, a PostgreSQL URL: the windows live in that database, shared with every process
     # of this user+app on any machine (it takes precedence over shared_dir).
-    shared_url: str | None = None
+    # Not in repr: the instance's URL may carry its password.
+    shared_url: str | None = field(default=None, repr=False)
     _groups: dict[str, GroupLimiter] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     # Wall-clock time any of this throttler's requests spent waiting (see WaitClock).

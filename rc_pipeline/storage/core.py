@@ -12,7 +12,7 @@ import dataclasses
 import json
 from collections import ChainMap
 from collections.abc import Iterator, Mapping
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -136,16 +136,22 @@ class StorageCore:
         """Turn the S3 legal hold of ``path``'s current version on or off (a WORM archive only)."""
         set_legal_hold(self.fs, path, on)
 
-    def lock_problem(self, path: str) -> str | None:
+    def lock_problem(self, path: str, in_force_at: datetime | None = None) -> str | None:
         """Why ``path`` is not locked as the WORM policy requires (None: it is, or WORM is off).
-        Working state (see `worm.UNLOCKED_PREFIXES`) is never locked and never a problem."""
+        Working state (see `worm.UNLOCKED_PREFIXES`) is never locked and never a problem.
+
+        With ``in_force_at`` the lock must also still hold at that moment: what a delete at the
+        source needs (a lock that ran out protects nothing), not what verify asks of old records."""
         if self.worm is None or not is_record(self.relative(path)):
             return None
         try:
-            lock = self.object_lock(path)
+            lock = dataclasses.replace(self.object_lock(path), path=self.relative(path))
         except FileNotFoundError:
             return f"{self.relative(path)}: missing"
-        return self.worm.problem(dataclasses.replace(lock, path=self.relative(path)))
+        problem = self.worm.problem(lock)
+        if problem is None and in_force_at is not None and not lock.locked_at(in_force_at):
+            return f"{lock.path}: {lock.describe()}, no longer in force"
+        return problem
 
     # ------------------------------------------------------------ writes
     def make_dirs(self, path: str) -> None:

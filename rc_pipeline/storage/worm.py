@@ -155,22 +155,30 @@ def check_bucket(fs: fsspec.AbstractFileSystem, root: str, policy: WormPolicy) -
         )
     bucket = root.split("/", 1)[0]
     try:
-        answer = fs.call_s3("get_object_lock_configuration", Bucket=bucket)
-        enabled = answer.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+        enabled = bucket_has_object_lock(fs, bucket)
     except Exception as exc:  # any answer but "Enabled" means the records would land unlocked
-        if "ObjectLockConfigurationNotFound" not in f"{type(exc).__name__} {exc}":
-            raise WormError(
-                f"RC_WORM_MODE={policy.mode}: cannot read the Object Lock configuration of bucket "
-                f"{bucket!r} ({type(exc).__name__}: {str(exc)[:200]}); the credentials need "
-                "s3:GetBucketObjectLockConfiguration"
-            ) from exc
-        enabled = False
+        raise WormError(
+            f"RC_WORM_MODE={policy.mode}: cannot read the Object Lock configuration of bucket "
+            f"{bucket!r} ({type(exc).__name__}: {str(exc)[:200]}); the credentials need "
+            "s3:GetBucketObjectLockConfiguration"
+        ) from exc
     if not enabled:
         raise WormError(
             f"RC_WORM_MODE={policy.mode}: bucket {bucket!r} does not have Object Lock enabled, so its "
             "objects cannot be locked. Create the archive bucket with Object Lock "
             "(aws s3api create-bucket --object-lock-enabled-for-bucket ...) or unset RC_WORM_MODE"
         )
+
+
+def bucket_has_object_lock(fs: fsspec.AbstractFileSystem, bucket: str) -> bool:
+    """Whether ``bucket`` was created with Object Lock (errors other than "not configured" raise)."""
+    try:
+        answer = fs.call_s3("get_object_lock_configuration", Bucket=bucket)
+    except Exception as exc:
+        if "ObjectLockConfigurationNotFound" in f"{type(exc).__name__} {exc}":
+            return False
+        raise
+    return answer.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
 
 
 def _split(fs: fsspec.AbstractFileSystem, path: str) -> tuple[str, str]:

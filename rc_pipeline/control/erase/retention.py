@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from rc_pipeline.control.erase.scan import _DayScan
 from rc_pipeline.message_store.captured import capture_files
 from rc_pipeline.storage import ArchiveStorage, Dataset
-from rc_pipeline.storage.worm import ObjectLock, is_s3, version_locks
+from rc_pipeline.storage.worm import ObjectLock, bucket_has_object_lock, is_s3, version_locks
 
 # Shown in full before "and N more": enough to act on, short enough for a terminal.
 SHOWN = 5
@@ -88,8 +88,16 @@ def locked_objects(
 
 def refuse_retained(storage: ArchiveStorage, scans: dict, extension_id: int) -> list[ObjectLock]:
     """Raise `ErasureRetained` when an object the erasure would change is locked; returns [] otherwise.
-    Only S3 can lock an object: any other archive has nothing to check."""
+    Only S3 can lock an object: any other archive, or a bucket created without Object Lock (asked
+    first: a plain bucket needs no version listing, nor the permission for it), has nothing to check.
+    When the bucket's configuration cannot be read, every version is checked."""
     if not is_s3(storage.fs):
+        return []
+    try:
+        can_lock = bucket_has_object_lock(storage.fs, storage.root.split("/", 1)[0])
+    except Exception:
+        can_lock = True  # unknown: assume it can, and look at every version
+    if not can_lock:
         return []
     paths = set().union(*(_day_objects(storage, s, extension_id) for s in scans.values())) if scans else set()
     paths |= _capture_objects(storage, extension_id)
