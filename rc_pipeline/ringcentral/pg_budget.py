@@ -7,8 +7,9 @@ A sender locks the row (SELECT ... FOR UPDATE) in a short transaction, decides e
 window does, and commits; every process then takes turns from one window whatever machine it runs on.
 Time is the database server's clock, the one clock all machines see (theirs may drift apart).
 
-The row is keyed by budget and group so that the limits and windows RingCentral announces
-(X-Rate-Limit-Limit/-Window) can later be stored beside the window they govern, as more columns.
+The row also holds the limit and window RingCentral last announced for the group (X-Rate-Limit-Limit
+/-Window) and when, so every process applies them from its first request (shared_budget.decide says
+which numbers win). Tables created before those columns existed gain them on first connection.
 
 psycopg2 (the [postgres] extra) is imported only when a URL is given.
 """
@@ -17,10 +18,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import SettingsError
+from .shared_budget import Announcement, Margin, Turn, decide, window_margin
 
 TABLE = "rc_throttle_window"
 
@@ -34,6 +37,23 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     PRIMARY KEY (budget_key, throttle_group)
 )
 """
+
+# Added later: tables created without them gain them on connection (NULL: nothing announced yet).
+_ANNOUNCEMENT_COLUMNS = {
+    "announced_limit": "integer",
+    "announced_window": "double precision",
+    "announced_at": "double precision",  # epoch seconds, database clock
+}
+
+
+@dataclass(frozen=True)
+class WindowRow:
+    """A (budget, group) row as a transaction sees it."""
+
+    sent: list[float]
+    penalty_until: float
+    announced: Announcement | None
+
 
 SCHEMES = ("postgresql", "postgres", "postgresql+psycopg2")
 
@@ -101,11 +121,28 @@ class PostgresBudget:
             # Several processes may create the table at once; the advisory lock makes them take turns.
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (TABLE,))
             cur.execute(_SCHEMA)
+            # ALTER TABLE takes the table's exclusive lock even when it changes nothing, which would
+            # stall every sender for a moment at each connection: add only what is missing.
+            cur.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = %s",
+                (TABLE,),
+            )
+            present = {name for (name,) in cur.fetchall()}
+            missing = [
+                f"ADD COLUMN IF NOT EXISTS {n} {t}"
+                for n, t in _ANNOUNCEMENT_COLUMNS.items()
+                if n not in present
+            ]
+            if missing:
+                cur.execute(f"ALTER TABLE {TABLE} " + ", ".join(missing))
         return conn
 
-    def transaction(self, key: str, group: str, change: Callable[[list[float], float, float], Any]) -> Any:
-        """Run `change(sent, penalty_until, now)` on the locked row; it returns (result, sent,
-        penalty_until) and the row is written back before the lock is released."""
+    def transaction(
+        self, key: str, group: str, change: Callable[[WindowRow, float], tuple[Any, WindowRow]]
+    ) -> Any:
+        """Run `change(row, now)` on the locked row; it returns (result, new row) and the new row is
+        written back before the lock is released."""
         with self._lock:
             for attempt in (1, 2):
                 if self._conn is None or self._conn.closed:
@@ -127,20 +164,26 @@ class PostgresBudget:
                 (key, group),
             )
             cur.execute(
-                f"SELECT sent, penalty_until FROM {TABLE} "
+                f"SELECT sent, penalty_until, announced_limit, announced_window, announced_at FROM {TABLE} "
                 "WHERE budget_key = %s AND throttle_group = %s FOR UPDATE",
                 (key, group),
             )
-            sent, penalty_until = cur.fetchone()
+            sent, penalty_until, limit, window, at = cur.fetchone()
+            announced = None
+            if limit is not None and window is not None and at is not None:
+                announced = Announcement(int(limit), float(window), float(at))
+            row = WindowRow(list(sent), float(penalty_until), announced)
             # The clock is read after the lock is granted: a wait for the lock must not age `now`.
             cur.execute("SELECT extract(epoch FROM clock_timestamp())::double precision")
             (now,) = cur.fetchone()
-            result, new_sent, new_penalty = change(list(sent), float(penalty_until), float(now))
-            if new_sent != sent or new_penalty != penalty_until:
+            result, new = change(row, float(now))
+            if new != row:
+                a = new.announced
+                announced_values = (None, None, None) if a is None else (a.limit, a.window, a.at)
                 cur.execute(
-                    f"UPDATE {TABLE} SET sent = %s, penalty_until = %s "
-                    f"WHERE budget_key = %s AND throttle_group = %s",
-                    (new_sent, new_penalty, key, group),
+                    f"UPDATE {TABLE} SET sent = %s, penalty_until = %s, announced_limit = %s, "
+                    "announced_window = %s, announced_at = %s WHERE budget_key = %s AND throttle_group = %s",
+                    (new.sent, new.penalty_until, *announced_values, key, group),
                 )
             return result
 
@@ -161,31 +204,43 @@ class PostgresBudget:
 
 
 class PostgresWindow:
-    """A group's window in PostgreSQL, with the file window's interface and decisions (take, penalize)."""
+    """A group's window in PostgreSQL, with the file window's interface and decisions (shared_budget)."""
 
     def __init__(self, budget: PostgresBudget, key: str, group: str) -> None:
         self.budget, self.key, self.group = budget, key, group
 
-    def take(self, limit: int, window: float, margin: float, *, commit: bool = True) -> float:
+    def turn(self, limit: int, window: float, margin: Margin = window_margin, *, commit: bool = True) -> Turn:
+        """Decide whether a request may go now (see `decide`); with commit, one that may is counted."""
+
+        def change(row: WindowRow, now: float) -> tuple[Turn, WindowRow]:
+            decision, sent = decide(
+                row.sent, row.penalty_until, row.announced, now, limit, window, margin, commit
+            )
+            return decision, replace(row, sent=sent)
+
+        return self.budget.transaction(self.key, self.group, change)
+
+    def take(self, limit: int, window: float, margin: Margin, *, commit: bool = True) -> float:
         """Seconds to wait before a request may go; 0 means it may go now (and, with commit, is counted)."""
+        return self.turn(limit, window, margin, commit=commit).wait
 
-        def decide(sent: list[float], penalty_until: float, now: float) -> tuple[float, list[float], float]:
-            if now < penalty_until:
-                return penalty_until - now, sent, penalty_until
-            recent = sorted(t for t in sent if t > now - window - margin)
-            if len(recent) >= limit:
-                return recent[-limit] + window + margin - now, recent, penalty_until
-            if commit:
-                recent.append(now)
-            return 0.0, recent, penalty_until
+    def announce(self, limit: int, window: float) -> None:
+        """Store what RingCentral announced for this group; it is newer than anything stored."""
 
-        return self.budget.transaction(self.key, self.group, decide)
+        def change(row: WindowRow, now: float) -> tuple[None, WindowRow]:
+            return None, replace(row, announced=Announcement(int(limit), float(window), now))
+
+        self.budget.transaction(self.key, self.group, change)
+
+    def announcement(self) -> Announcement | None:
+        """The stored announcement, in force or not."""
+        return self.budget.transaction(self.key, self.group, lambda row, now: (row.announced, row))
 
     def penalize(self, seconds: float) -> None:
-        def extend(sent: list[float], penalty_until: float, now: float) -> tuple[None, list[float], float]:
-            return None, sent, max(penalty_until, now + seconds)
+        def change(row: WindowRow, now: float) -> tuple[None, WindowRow]:
+            return None, replace(row, penalty_until=max(row.penalty_until, now + seconds))
 
-        self.budget.transaction(self.key, self.group, extend)
+        self.budget.transaction(self.key, self.group, change)
 
 
 _BUDGETS: dict[str, PostgresBudget] = {}

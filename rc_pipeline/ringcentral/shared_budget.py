@@ -5,6 +5,10 @@ in the CLI beside a scheduled Dagster run, several runs of a multi-process deplo
 own client; without a shared view they overrun the budget together and every one of them is penalised.
 Each group's recent send times and penalty live in a small JSON file under a lock (flock), so all
 senders on this machine take turns from one window. Wall-clock time, because processes share it.
+
+The limits and windows RingCentral announces (X-Rate-Limit-Limit/-Window) are stored beside the window
+they govern, so a new process applies them from its first request instead of starting from the 60 s
+defaults while the window still holds the previous run's requests (see `Announcement`).
 """
 
 from __future__ import annotations
@@ -14,10 +18,93 @@ import hashlib
 import json
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+# How long a stored announcement stays in force when no process has repeated it. It matters to a new
+# process only while the budget holds requests that still count, within a window of the last activity;
+# processes in use re-store it every minute (throttle.ANNOUNCEMENT_REFRESH_SECONDS), so it is in force
+# whenever those are (for windows up to 14 minutes). After a quiet spell the defaults apply until the
+# first answer, which costs one round trip at the default limit, and an announcement no server repeats
+# (a plan changed meanwhile, another server started at the same address) cannot mislead for long.
+ANNOUNCEMENT_MAX_AGE = 15 * 60.0
+
+
+def window_margin(window: float) -> float:
+    """Seconds added to a window before a send leaves it.
+
+    The server stamps a request when it arrives, a little after we stamp it; without a margin a request
+    we think has left the window can still count against us on the server.
+    """
+    return 0.05 + 0.02 * window
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """A group's limit and window as RingCentral last announced them to any process of this budget."""
+
+    limit: int
+    window: float
+    at: float  # epoch seconds, by the store's clock, when it was stored
+
+    def in_force(self, now: float) -> bool:
+        # A limit or window that is not positive cannot come from RingCentral: a damaged store.
+        return self.limit > 0 and self.window > 0 and now - self.at <= ANNOUNCEMENT_MAX_AGE
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One decision on a shared window."""
+
+    wait: float  # seconds to wait before a request may go; 0: it may go now
+    limit: int  # the limit and window the decision applied
+    window: float
+    # The stored announcement those came from (None: the caller's own, no announcement in force).
+    announced: Announcement | None
+    age: float = 0.0  # seconds since that announcement was stored
+
+
+Margin = float | Callable[[float], float]
+
+
+def decide(
+    sent: list[float],
+    penalty_until: float,
+    announced: Announcement | None,
+    now: float,
+    limit: int,
+    window: float,
+    margin: Margin,
+    commit: bool,
+) -> tuple[Turn, list[float]]:
+    """The rule both stores apply under their lock: (the decision, the send times to keep).
+
+    `limit` and `window` are the caller's own (a configured default, or what it observed); a stored
+    announcement in force replaces them, so every process decides on one window with the same numbers.
+    A process stores what it observes as soon as it differs, so its own fresh header is always the
+    newest stored one; the newest announcement wins, whoever received it.
+    """
+    age = 0.0
+    if announced is not None and announced.in_force(now):
+        limit, window, age = announced.limit, announced.window, max(0.0, now - announced.at)
+    else:
+        announced = None
+    pad = margin(window) if callable(margin) else margin
+
+    def turn(wait: float) -> Turn:
+        return Turn(wait, limit, window, announced, age)
+
+    if now < penalty_until:
+        return turn(penalty_until - now), sent
+    recent = sorted(t for t in sent if t > now - window - pad)
+    if len(recent) >= limit:
+        return turn(recent[-limit] + window + pad - now), recent
+    if commit:
+        recent.append(now)
+    return turn(0.0), recent
 
 
 def default_state_dir() -> Path:
@@ -54,25 +141,50 @@ class SharedWindow:
                 state = {}  # a torn file from a killed writer: start a fresh window
             state.setdefault("sent", [])
             state.setdefault("penalty_until", 0.0)
+            state.setdefault("announced", None)  # absent from files written before announcements
             yield state
             fh.seek(0)
             fh.truncate()
             fh.write(json.dumps(state))
             fh.flush()
 
-    def take(self, limit: int, window: float, margin: float, *, commit: bool = True) -> float:
-        """Seconds to wait before a request may go; 0 means it may go now (and, with commit, is counted)."""
+    @staticmethod
+    def _announcement(state: dict[str, Any]) -> Announcement | None:
+        stored = state["announced"]
+        try:
+            return Announcement(int(stored["limit"]), float(stored["window"]), float(stored["at"]))
+        except (TypeError, KeyError, ValueError):
+            return None  # none stored, or unreadable: the caller's own limits apply
+
+    def turn(self, limit: int, window: float, margin: Margin = window_margin, *, commit: bool = True) -> Turn:
+        """Decide whether a request may go now (see `decide`); with commit, one that may is counted."""
         now = time.time()
         with self._state() as state:
-            if now < state["penalty_until"]:
-                return state["penalty_until"] - now
-            sent = sorted(t for t in state["sent"] if t > now - window - margin)
-            state["sent"] = sent
-            if len(sent) >= limit:
-                return sent[-limit] + window + margin - now
-            if commit:
-                sent.append(now)
-            return 0.0
+            decision, state["sent"] = decide(
+                state["sent"],
+                state["penalty_until"],
+                self._announcement(state),
+                now,
+                limit,
+                window,
+                margin,
+                commit,
+            )
+            return decision
+
+    def take(self, limit: int, window: float, margin: Margin, *, commit: bool = True) -> float:
+        """Seconds to wait before a request may go; 0 means it may go now (and, with commit, is counted)."""
+        return self.turn(limit, window, margin, commit=commit).wait
+
+    def announce(self, limit: int, window: float) -> None:
+        """Store what RingCentral announced for this group; it is newer than anything stored."""
+        with self._state() as state:
+            state["announced"] = {"limit": int(limit), "window": float(window), "at": time.time()}
+
+    def announcement(self) -> Announcement | None:
+        """The stored announcement, in force or not."""
+        with self._state() as state:
+            return self._announcement(state)
 
     def penalize(self, seconds: float) -> None:
         with self._state() as state:

@@ -4,8 +4,9 @@ RingCentral limits each (user, app, group) with a sliding window and punishes an
 penalty that restarts whenever a request arrives during it. The cheapest strategy is never to overrun:
 each group keeps the send times of its recent requests and blocks a sender until the window has room.
 Limits start from RingCentral's documented defaults and follow the `X-Rate-Limit-*` headers the
-server sends, because plans differ. All state is guarded by one condition per group, so any number of
-threads share one budget.
+server sends, because plans differ; with a shared budget, what any process learnt from them is stored
+with the window and applies from a new process's first request. All state is guarded by one condition
+per group, so any number of threads share one budget.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .shared_budget import SharedWindow
+from .shared_budget import SharedWindow, Turn, window_margin
 
 if TYPE_CHECKING:
     from .pg_budget import PostgresWindow
@@ -33,6 +34,9 @@ DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
     "Auth": (5, 60.0),
 }
 DEFAULT_PENALTY_SECONDS = 60.0
+# A process re-stores an unchanged announcement this often, so a budget in use never lets it age out
+# (shared_budget.ANNOUNCEMENT_MAX_AGE); a changed one is stored at once.
+ANNOUNCEMENT_REFRESH_SECONDS = 60.0
 
 
 def canonical_group(name: str) -> str:
@@ -124,11 +128,13 @@ class GroupLimiter:
         self.announced = False
         # Where waits are counted in wall-clock time; a Throttler gives all its groups its own.
         self.wait_clock = WaitClock()
+        # The announcement the shared budget holds as far as this limiter knows, and when (monotonic)
+        # it was stored: what it observes is stored when it differs, or when that one is getting old.
+        self._stored: tuple[int, float] | None = None
+        self._stored_at = 0.0
 
     def _margin(self) -> float:
-        # The server stamps a request when it arrives, a little after we stamp it; without a margin a
-        # request we think has left the window can still count against us on the server.
-        return 0.05 + 0.02 * self.window
+        return window_margin(self.window)
 
     def _expire(self, now: float) -> None:
         horizon = now - self.window - self._margin()
@@ -165,17 +171,29 @@ class GroupLimiter:
         waited = 0.0
         while True:
             with self._cond:
-                limit, window, margin = self.limit, self.window, self._margin()
-            wait = shared.take(limit, window, margin)
-            if wait <= 0:
-                with self._cond:
+                limit, window = self.limit, self.window
+            turn = shared.turn(limit, window, window_margin)
+            with self._cond:
+                self._adopt(turn)
+                if turn.wait <= 0:
                     self.stats.requests += 1
                     self.stats.waited_seconds += waited
-                return waited
-            # Other processes may free (or take) slots meanwhile: look again after the wait.
-            with self.wait_clock.counting():
-                time.sleep(wait)
-            waited += wait
+                    return waited
+                # Other processes may free (or take) slots meanwhile, and an answer may announce other
+                # limits (observe wakes us): look again after the wait.
+                started = time.monotonic()
+                with self.wait_clock.counting():
+                    self._cond.wait(timeout=turn.wait)
+                waited += time.monotonic() - started
+
+    def _adopt(self, turn: Turn) -> None:
+        """Apply the announcement the shared budget decided with (any process may have stored it)."""
+        if turn.announced is None:
+            return  # none in force: keep this limiter's own (configured or observed) limits
+        self.limit, self.window, self.announced = turn.limit, turn.window, True
+        if self._stored != (turn.limit, turn.window):
+            self._stored = (turn.limit, turn.window)
+            self._stored_at = time.monotonic() - turn.age
 
     def observe(self, limit: int | None, window: float | None, remaining: int | None) -> None:
         """Adopt what the server announced for this group.
@@ -183,20 +201,34 @@ class GroupLimiter:
         `remaining` lower than our own count means someone else (another process, another run) shares
         this budget: reserve the difference as if we had just spent it.
         """
+        store: tuple[int, float] | None = None
         with self._cond:
+            before = (self.limit, self.window)
             if limit and limit > 0:
                 self.limit = limit
                 self.announced = True
             if window and window > 0:
                 self.window = float(window)
                 self.announced = True
-            if remaining is not None and limit and self._shared is None:
-                now = self._clock()
-                self._expire(now)
-                server_used = limit - remaining
-                for _ in range(max(0, server_used - len(self._sent))):
-                    self._sent.append(now)
-            self._cond.notify_all()
+            if self._shared is None:
+                if remaining is not None and limit:
+                    now = self._clock()
+                    self._expire(now)
+                    server_used = limit - remaining
+                    for _ in range(max(0, server_used - len(self._sent))):
+                        self._sent.append(now)
+                self._cond.notify_all()
+            elif self.announced:
+                current = (self.limit, self.window)
+                if current != before:
+                    self._cond.notify_all()  # waits computed with the old numbers are wrong now
+                stale = time.monotonic() - self._stored_at > ANNOUNCEMENT_REFRESH_SECONDS
+                if current != self._stored or stale:
+                    # Claimed before storing, so the threads observing the same answer store it once.
+                    store, self._stored, self._stored_at = current, current, time.monotonic()
+        if store is not None and self._shared is not None:
+            # This process's own fresh header: the newest announcement, so it wins for every process.
+            self._shared.announce(*store)
 
     def current_limit(self) -> RateLimit:
         with self._cond:
@@ -217,7 +249,10 @@ class GroupLimiter:
     def can_send_now(self) -> bool:
         """True when a request would go out without waiting (no penalty, room in the window)."""
         if self._shared is not None:
-            return self._shared.take(self.limit, self.window, self._margin(), commit=False) <= 0
+            turn = self._shared.turn(self.limit, self.window, window_margin, commit=False)
+            with self._cond:
+                self._adopt(turn)
+            return turn.wait <= 0
         with self._cond:
             return self._wait_needed(self._clock()) <= 0
 
