@@ -110,15 +110,15 @@ def test_concurrent_senders_never_exceed_the_limit(pg_server, pg_database):
     def stamping(budget: PostgresBudget) -> None:
         transaction = budget.transaction
 
-        def stamped(key, group, decide):
-            def decide_and_stamp(sent, penalty_until, now):
-                wait, kept, until = decide(sent, penalty_until, now)
-                if wait == 0.0:
+        def stamped(key, group, change):
+            def change_and_stamp(row, now):
+                result, new_row = change(row, now)
+                if getattr(result, "wait", None) == 0.0:
                     with lock:
                         sends.append(now)
-                return wait, kept, until
+                return result, new_row
 
-            return transaction(key, group, decide_and_stamp)
+            return transaction(key, group, change_and_stamp)
 
         budget.transaction = stamped
 
