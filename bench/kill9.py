@@ -202,9 +202,10 @@ def start_archive(server: ForkServer, env: dict[str, str], start: date, end: dat
     return server.start(argv, env, log)
 
 
-def _phase(sim: RunningSimulator) -> str:
+def _phase(sim: RunningSimulator, since: float) -> str:
     """Where the child was when killed: the kind of its last request within half a second, else local."""
-    recent = [e for e in sim.request_log.snapshot()[-50:] if time.time() - e.wall_time < 0.5]
+    now = time.time()
+    recent = [e for e in sim.request_log.snapshot()[-50:] if e.wall_time >= max(since, now - 0.5)]
     if not recent:
         return "local (Parquet, warehouse, extraction)"
     path = recent[-1].path
@@ -362,7 +363,7 @@ def _kill_then_finish(
     while report.kills < sizes.kills and report.attempts < sizes.max_attempts:
         report.attempts += 1
         output = workdir / "logs" / f"killed-{report.attempts}.log"
-        began = time.monotonic()
+        began, began_wall = time.monotonic(), time.time()
         proc = start_archive(server, env, start, end, output)
         moment = rng.uniform(0.0, report.clean_seconds)
         while proc.poll() is None and time.monotonic() < began + moment:
@@ -372,7 +373,7 @@ def _kill_then_finish(
             if proc.returncode != 0:
                 report.failed_runs.append(f"run {report.attempts} exited {proc.returncode}:\n{_tail(output)}")
             continue
-        phase = _phase(sim)
+        phase = _phase(sim, began_wall)
         proc.kill()
         proc.wait(timeout=timeout)
         report.kills += 1
