@@ -68,9 +68,9 @@ FULL = Sizes(
     # 30 simulated days, recordings kept 10 days (90 in life: shortened so the race is short), a
     # budget of 30% of the daily automatic recordings (about 265 a day).
     race=retention_race.RaceSizes(days=30, retention=10, calls_per_day=600, budget_share=0.3, extensions=20),
-    # kill -9 at 40 random moments of a 7-day archive, then one run to the end (the test: 10, 2 days).
+    # kill -9 at 20 random moments of a 3-day archive, then one run to the end (the test: 10, 1 day).
     kill=kill9.KillSizes(
-        days=7, extensions=10, calls_per_day=60, messages_per_day=3, kills=40, max_attempts=120
+        days=3, extensions=10, calls_per_day=60, messages_per_day=3, kills=20, max_attempts=60
     ),
 )
 QUICK = Sizes(
