@@ -48,6 +48,7 @@ from rc_pipeline.message_store.export_tasks import advance_exports
 from rc_pipeline.ringcentral import RingCentralClient
 from rc_pipeline.risk.rules import recording_retention_days
 from rc_pipeline.storage import ArchiveStorage
+from rc_pipeline.storage.temps import sweep_archive_temporaries
 
 log = logging.getLogger("rc_pipeline.archive")
 
@@ -183,6 +184,8 @@ def run_archive(
     announce(order.reason)
     days = [d.isoformat() for d in order.days]
     instance = instance or open_instance()
+    # A run killed before this one (kill -9, OOM) left its temp files: they go first.
+    _sweep(defs, announce, partial_downloads=False)
     archive_job = defs.resolve_job_def(ARCHIVE_JOB)
     snapshot_job = defs.resolve_job_def(SNAPSHOT_JOB)
     # The progress bar and summary are the CLI's output; Dagster's console log shows only problems
@@ -205,7 +208,20 @@ def run_archive(
         instance=instance, asset_selection=[WAREHOUSE], run_config=run_config | warehouse_config
     )
     announce(describe_warehouse(result))
+    if all(not s.failures for s in summaries):
+        # Every download of the range is done: a part left now belongs to a download nobody continues
+        # (a killed run's, of an export task since replaced). After a failure it is kept for a resume.
+        _sweep(defs, announce, partial_downloads=True)
     return summaries
+
+
+def _sweep(defs: dg.Definitions, announce: Callable[[str], None], *, partial_downloads: bool) -> None:
+    with dg.build_resources({"archive": defs.resources["archive"]}) as resources:
+        removed = sweep_archive_temporaries(resources.archive.storage(), partial_downloads=partial_downloads)
+    if removed:
+        what = "interrupted downloads and temporary files" if partial_downloads else "temporary files"
+        announce(f"removed {len(removed)} {what} left by interrupted runs")
+        log.info("removed: %s", ", ".join(removed))
 
 
 def describe_warehouse(result: dg.ExecuteInProcessResult) -> str:

@@ -26,6 +26,7 @@ from rc_pipeline.storage import (
     verify_file,
 )
 from rc_pipeline.storage import verify as verify_module
+from rc_pipeline.storage.temps import owner_prefix
 from rc_pipeline.transform.sample_records import sample_call_log_pages
 
 DAY = date(2024, 5, 1)
@@ -442,14 +443,16 @@ def test_export_lease_and_attachment_staging_paths(any_storage):
     assert any_storage.export_lease_path() == f"{root}/state/message_store_export/.lease"
     # Locally a rename away from the content tree; for a remote root on this machine, so the archive
     # only ever receives final objects.
+    # The name says which process extracts into it (a sweep removes those of killed processes).
     staging = any_storage.attachment_staging_dir("0123abcd")
+    name = f"{owner_prefix()}extract-0123abcd"
     if any_storage.is_local:
-        assert staging == f"{root}/message_store/content/.tmp-extract-0123abcd"
+        assert staging == f"{root}/message_store/content/{name}"
     else:
-        assert staging.startswith(tempfile.gettempdir() + "/") and staging.endswith("/.tmp-extract-0123abcd")
+        assert staging.startswith(tempfile.gettempdir() + "/") and staging.endswith(f"/{name}")
         assert staging != ArchiveStorage("memory://another-root").attachment_staging_dir("0123abcd")
     token = uuid.uuid4().hex
-    assert any_storage.attachment_staging_dir(token).endswith(f"/.tmp-extract-{token}")
+    assert any_storage.attachment_staging_dir(token).endswith(f"/{owner_prefix()}extract-{token}")
     with pytest.raises(ValueError):
         any_storage.attachment_staging_dir("../escape")
     # The lease lives beside the state files but is never taken for one.

@@ -52,6 +52,9 @@ class TokenStore:
         # Access tokens that were revoked or replaced. They answer OAU-213, not OAU-129: RingCentral
         # tells a token it has forgotten apart from one it never issued.
         self._retired: set[str] = set()
+        # Every token ever handed out, access and refresh, so a test can look for them where they must
+        # never be (files, logs).
+        self._issued: list[str] = []
         self._lock = threading.Lock()
 
     @staticmethod
@@ -84,6 +87,12 @@ class TokenStore:
         session.refresh_expires = now + self.refresh_ttl
         self._by_access[session.access_token] = session
         self._by_refresh[session.refresh_token] = session
+        self._issued += [session.access_token, session.refresh_token]
+
+    def issued(self) -> list[str]:
+        """Every access and refresh token issued so far, in order."""
+        with self._lock:
+            return list(self._issued)
 
     def refresh(self, refresh_token: str, client_id: str) -> Session | None:
         """Exchange a refresh token (single use); the old access token dies at once."""

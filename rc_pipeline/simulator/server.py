@@ -135,6 +135,10 @@ class RunningSimulator:
     def faults(self) -> FaultConfig:
         return self._state.faults
 
+    def issued_tokens(self) -> list[str]:
+        """Every access and refresh token this simulator handed out (for tests that look for leaks)."""
+        return self._state.tokens.issued()
+
     @property
     def request_log(self) -> RequestLog:
         return self._state.request_log

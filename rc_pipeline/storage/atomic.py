@@ -23,8 +23,8 @@ from typing import IO, Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from rc_pipeline.storage.layout import TEMP_PREFIX
 from rc_pipeline.storage.modes import make_dirs, open_new, secure
+from rc_pipeline.storage.temps import owner_prefix
 
 
 def is_local(fs: fsspec.AbstractFileSystem) -> bool:
@@ -35,7 +35,8 @@ def is_local(fs: fsspec.AbstractFileSystem) -> bool:
 def temp_sibling(path: str) -> str:
     """A unique temp name in the same directory as ``path`` (same filesystem, so rename is atomic)."""
     head, _, name = path.rpartition("/")
-    return f"{head}/{TEMP_PREFIX}{uuid.uuid4().hex}-{name}"
+    # The name says which process writes it, so a sweep can tell one left by a killed writer.
+    return f"{head}/{owner_prefix()}{uuid.uuid4().hex[:16]}-{name}"
 
 
 def _fsync_dir(directory: str) -> None:
@@ -103,7 +104,7 @@ def atomic_open(
 
 
 def _local_staging_file(path: str) -> str:
-    fd, local_tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix="-" + path.rpartition("/")[2])
+    fd, local_tmp = tempfile.mkstemp(prefix=owner_prefix(), suffix="-" + path.rpartition("/")[2])
     os.close(fd)
     return local_tmp
 

@@ -26,6 +26,7 @@ from rc_pipeline.storage.layout import (
     safe_name,
 )
 from rc_pipeline.storage.modes import make_dirs, secure
+from rc_pipeline.storage.temps import owner_prefix
 
 
 class BlobPaths(StorageCore):
@@ -138,7 +139,7 @@ class BlobPaths(StorageCore):
         only ever receives final objects (one upload each, `publish_staged_attachment`), never a
         temp key. ``token`` (e.g. a uuid hex) keeps concurrent extractions apart.
         """
-        name = f"{TEMP_PREFIX}extract-{safe_name(str(token), 'staging token')}"
+        name = f"{owner_prefix()}extract-{safe_name(str(token), 'staging token')}"
         if self.is_local:
             return self.path(MESSAGE_CONTENT_DIR, name)
         return os.path.join(self._local_work_dir("rc-pipeline-staging"), name)
@@ -163,6 +164,10 @@ class BlobPaths(StorageCore):
     def remove_attachment_staging(self, staging_dir: str) -> None:
         """Drop a staging directory and whatever an interrupted extraction left in it."""
         shutil.rmtree(staging_dir, ignore_errors=True)
+
+    def local_work_dirs(self) -> list[str]:
+        """This machine's folders of files on their way to this (remote) archive."""
+        return [self._local_work_dir("rc-pipeline-staging"), self._local_work_dir("rc-pipeline-incoming")]
 
     def _local_work_dir(self, purpose: str) -> str:
         """A local directory of this machine for files on their way to a remote archive, one per root

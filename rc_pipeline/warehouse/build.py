@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from rc_pipeline.storage import ArchiveStorage, Dataset
 from rc_pipeline.storage.modes import make_dirs, secure
+from rc_pipeline.storage.temps import owner_prefix
 from rc_pipeline.transform.schemas import (
     ACTIVE_CALL_SNAPSHOTS_SCHEMA,
     CALL_LEGS_SCHEMA,
@@ -269,7 +270,7 @@ def build_warehouse(
             return _stats(storage, target, current, started, mode="unchanged", counts=None)
     # DuckDB creates its file (and WAL) with the umask's mode: it is built inside a private directory,
     # given its mode when closed, then renamed into place.
-    private = target.with_name(f".tmp-{uuid.uuid4().hex}")
+    private = target.with_name(f"{owner_prefix()}{uuid.uuid4().hex[:16]}")
     make_dirs(private)
     os.chmod(private, 0o700)
     temp = private / target.name
