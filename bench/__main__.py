@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import api, capture, download, planning, queries, retention_race, transform
+from bench import api, capture, download, fault_storm, planning, queries, retention_race, transform
 from bench.common import RESULTS, Result, render_markdown, render_table, write_results
 
 
@@ -38,6 +38,7 @@ class Sizes:
     capture_days: int
     capture_calls_per_day: int
     race: retention_race.RaceSizes
+    storm: fault_storm.StormSizes
 
 
 # The sizes the issue states, fitted to 30 minutes on 2 cores (see README, Performance).
@@ -67,6 +68,8 @@ FULL = Sizes(
     # 30 simulated days, recordings kept 10 days (90 in life: shortened so the race is short), a
     # budget of 30% of the daily automatic recordings (about 265 a day).
     race=retention_race.RaceSizes(days=30, retention=10, calls_per_day=600, budget_share=0.3, extensions=20),
+    # 30 days archived calm and through at least 1,000 injected faults of every kind.
+    storm=fault_storm.FULL,
 )
 QUICK = Sizes(
     api=api.ApiSizes(days=3, calls_per_day=300, recording_share=0.3, window=2.0, count_scale=20, runs=4),
@@ -84,13 +87,14 @@ QUICK = Sizes(
     capture_days=2,
     capture_calls_per_day=150,
     race=retention_race.RaceSizes(days=6, retention=4, calls_per_day=150, budget_share=0.3, extensions=10),
+    storm=fault_storm.QUICK,
 )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8", help="scenarios to run, e.g. 3,4 (default all)")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="scenarios to run, e.g. 3,4 (default all)")
     parser.add_argument("--workdir", help="keep scratch data here instead of a deleted temp directory")
     parser.add_argument(
         "--out", help="results JSON (default bench/results/latest.json; --quick: $TMPDIR/rc-bench-quick.json)"
@@ -129,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             ("7", "late changes without re-listing", lambda: capture.run(
                 workdir, days=sizes.capture_days, calls_per_day=sizes.capture_calls_per_day, log=log)),
             ("8", "retention race", lambda: retention_race.run(workdir, sizes.race, log=log)),
+            ("9", "fault storm", lambda: fault_storm.run(workdir / "storm", sizes.storm, log=log)),
         ):  # fmt: skip
             if number == "1" and not ({"1", "2"} & only):
                 continue
