@@ -94,7 +94,9 @@ QUICK = Sizes(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="scenarios to run, e.g. 3,4 (default all)")
+    parser.add_argument(
+        "--only", default="1,2,3,4,5,6,7,8,9", help="scenarios to run, e.g. 3,4 (default all)"
+    )
     parser.add_argument("--workdir", help="keep scratch data here instead of a deleted temp directory")
     parser.add_argument(
         "--out", help="results JSON (default bench/results/latest.json; --quick: $TMPDIR/rc-bench-quick.json)"
