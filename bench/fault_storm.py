@@ -105,6 +105,10 @@ def simulator_config(sizes: StormSizes, faults: FaultConfig | None = None) -> Si
         recording_share=0.6,
         rate_limits=dict(UNTHROTTLED),
         export_task_seconds=0.05,
+        # Sent faxes go 30 days after sending at RingCentral: the oldest day of a 30-day backfill would
+        # lose its faxes between the calm run and the storm (a difference the first full run showed).
+        # RingCentral's deletions are scenario 8's subject; here no archived day nears one.
+        sent_fax_days=sizes.days + 30,
         faults=faults or FaultConfig(),
     )
 
@@ -298,7 +302,7 @@ FULL = StormSizes(
         "429_limited": 0.08,
         "truncate": 0.2,
         "drop": 0.05,
-        "slow": 0.1,
+        "slow": 0.15,
         "html": 0.2,
         "expired": 0.08,
     },  # fmt: skip
