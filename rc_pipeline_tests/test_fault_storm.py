@@ -30,10 +30,15 @@ def test_backfill_through_a_fault_storm_equals_a_calm_one(tmp_path):
     stats, calm = outcome.storm.stats, outcome.calm.stats
     assert calm.server_errors == calm.connection_errors == calm.throttled_429 == 0
     # The client saw them and retried: 5xx and maintenance pages, 429s, lost connections, dead tokens.
-    assert stats.server_errors >= sum(outcome.injected[k] for k in ("500", "502", "503", "504", "html"))
-    assert stats.non_json_answers >= outcome.injected["html"]
-    assert stats.throttled_429 >= outcome.injected["429"] + outcome.injected["429_limited"]
-    assert stats.connection_errors >= outcome.injected["drop"]
+    # `revoke` (1): the token's revocation at close is one request after the client's statistics were
+    # read, never retried, and can carry one fault the simulator counted.
+    revoke = 1
+    assert (
+        stats.server_errors >= sum(outcome.injected[k] for k in ("500", "502", "503", "504", "html")) - revoke
+    )
+    assert stats.non_json_answers >= outcome.injected["html"] - revoke
+    assert stats.throttled_429 >= outcome.injected["429"] + outcome.injected["429_limited"] - revoke
+    assert stats.connection_errors >= outcome.injected["drop"] - revoke
     assert stats.refreshes >= outcome.injected["expired"]
 
 
