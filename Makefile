@@ -46,7 +46,7 @@ ui: $(STAMP) dagster-home
 simulator: $(STAMP)
 	$(BIN)/rc-pipeline simulator
 
-# Benchmarks (not part of `make test`): about 30 minutes on 2 cores; `make bench BENCH_ARGS=--quick`
+# Benchmarks (not part of `make test`): about an hour on 2 cores (the 30-day fault storm alone takes about 25 minutes); `make bench BENCH_ARGS=--quick`
 # for small sizes. Prints a table and writes bench/results/latest.json.
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)

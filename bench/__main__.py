@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import api, capture, download, kill9, planning, queries, retention_race, transform
+from bench import api, capture, download, fault_storm, kill9, planning, queries, retention_race, transform
 from bench.common import RESULTS, Result, render_markdown, render_table, write_results
 
 
@@ -39,9 +39,10 @@ class Sizes:
     capture_calls_per_day: int
     race: retention_race.RaceSizes
     kill: kill9.KillSizes
+    storm: fault_storm.StormSizes
 
 
-# The sizes the issue states, fitted to 30 minutes on 2 cores (see README, Performance).
+# The sizes the issue states, fitted to about an hour on 2 cores (see README, Performance).
 FULL = Sizes(
     # 30 days x 350 calls, recordings on about a third of the calls (plus leg recordings), messages via
     # export; windows of 10 s instead of 60 s and 20x the counts (Heavy 200 / 10 s: 20 requests/s, about
@@ -72,6 +73,8 @@ FULL = Sizes(
     kill=kill9.KillSizes(
         days=3, extensions=10, calls_per_day=60, messages_per_day=3, kills=20, max_attempts=60
     ),
+    # 30 days archived calm and through at least 1,000 injected faults of every kind.
+    storm=fault_storm.FULL,
 )
 QUICK = Sizes(
     api=api.ApiSizes(days=3, calls_per_day=300, recording_share=0.3, window=2.0, count_scale=20, runs=4),
@@ -90,6 +93,7 @@ QUICK = Sizes(
     capture_calls_per_day=150,
     race=retention_race.RaceSizes(days=6, retention=4, calls_per_day=150, budget_share=0.3, extensions=10),
     kill=kill9.KillSizes(days=1, kills=10),
+    storm=fault_storm.QUICK,
 )
 
 
@@ -97,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
     parser.add_argument(
-        "--only", default="1,2,3,4,5,6,7,8,10", help="scenarios to run, e.g. 3,4 (default all)"
+        "--only", default="1,2,3,4,5,6,7,8,9,10", help="scenarios to run, e.g. 3,4 (default all)"
     )
     parser.add_argument("--workdir", help="keep scratch data here instead of a deleted temp directory")
     parser.add_argument(
@@ -137,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             ("7", "late changes without re-listing", lambda: capture.run(
                 workdir, days=sizes.capture_days, calls_per_day=sizes.capture_calls_per_day, log=log)),
             ("8", "retention race", lambda: retention_race.run(workdir, sizes.race, log=log)),
+            ("9", "fault storm", lambda: fault_storm.run(workdir / "storm", sizes.storm, log=log)),
             ("10", "kill -9 at random moments", lambda: kill9.run(workdir, sizes.kill, log=log)),
         ):  # fmt: skip
             if number == "1" and not ({"1", "2"} & only):
@@ -151,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
     total = time.monotonic() - started
-    results.append(Result("all", "bench wall time s", round(total, 1), "< 2100" if not args.quick else None,
-                          total < 2100 if not args.quick else None))  # fmt: skip
+    results.append(Result("all", "bench wall time s", round(total, 1), "< 4200" if not args.quick else None,
+                          total < 4200 if not args.quick else None))  # fmt: skip
     write_results(results, out)
     print("\n" + render_table(results))
     print(f"\nwrote {out}")

@@ -2,7 +2,8 @@
 
 `TokenManager` owns the token and renews it under a lock so concurrent threads trigger one refresh.
 `BearerAuth` is an httpx auth flow: it adds the bearer header (only for the configured hosts) and, on a
-401 saying the token is expired or invalid, renews once and retries once.
+401 saying the token is expired or invalid, renews it and retries (a few times at most, each for a
+token the server refused).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def error_codes(response: httpx.Response) -> set[str]:
 
 
 REFRESH_AHEAD_SECONDS = 60.0
+# Renewals one request may make after 401s for dead tokens (then its last 401 is final).
+MAX_RENEWALS = 3
 
 
 @dataclass
@@ -175,7 +178,7 @@ class TokenManager:
 
 
 class BearerAuth(httpx.Auth):
-    """Adds `Authorization: Bearer` for the configured hosts only; renews and retries once on a dead token."""
+    """Adds `Authorization: Bearer` for the configured hosts only; renews and retries on a dead token."""
 
     def __init__(self, tokens: TokenManager, allowed_origins: frozenset[str]) -> None:
         self._tokens = tokens
@@ -193,12 +196,17 @@ class BearerAuth(httpx.Auth):
             )
         token = self._tokens.access_token()
         request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        if response.status_code != 401:
-            return
-        response.read()
-        if not RENEWABLE_401 & error_codes(response):
-            return
-        self._tokens.invalidate(token)
-        request.headers["Authorization"] = f"Bearer {self._tokens.access_token()}"
+        # A renewed token can die too before the retry reaches the server (another thread's request
+        # saw it expire and renewed it again): each renewal is for a token the server refused, and
+        # their number is bounded so a server refusing every token ends with its 401.
+        for _ in range(MAX_RENEWALS):
+            response = yield request
+            if response.status_code != 401:
+                return
+            response.read()
+            if not RENEWABLE_401 & error_codes(response):
+                return
+            self._tokens.invalidate(token)
+            token = self._tokens.access_token()
+            request.headers["Authorization"] = f"Bearer {token}"
         yield request

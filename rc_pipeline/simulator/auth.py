@@ -117,6 +117,16 @@ class TokenStore:
                 return TokenCheck(None, *EXPIRED)
             return TokenCheck(session)
 
+    def age(self, session: Session) -> float:
+        """Seconds since the session's current access token was issued."""
+        return time.monotonic() - (session.access_expires - self.token_ttl)
+
+    def expire(self, session: Session) -> None:
+        """End the session's access token now, as its lifetime running out would (OAU-128 from now on);
+        its refresh token still works."""
+        with self._lock:
+            session.access_expires = min(session.access_expires, time.monotonic())
+
     def revoke(self, token: str) -> bool:
         """End the session owning an access or refresh token. False when the token is unknown."""
         with self._lock:

@@ -214,9 +214,16 @@ class Gateway:
             return
 
         binary = bool(op and (op.media or op.operation_id in MEDIA_HOST_OPERATIONS))
-        fault = state.faults.pick(scope["path"], self.host, binary)
+        token_age = state.tokens.age(session) if session is not None else None
+        fault = state.faults.pick(scope["path"], self.host, binary, token_age)
         if fault is not None:
             entry["fault"] = fault.kind
+            if fault.kind == "expired" and session is not None:
+                # The token really dies (a retry with it gets the same 401): the client must refresh.
+                state.tokens.expire(session)
+                _, failure = self._authenticate(headers, scope)
+                await answer(failure or JSONResponse({}, status_code=401), rate)
+                return
             if await self._apply_fault(fault, scope, receive, send, cycle, rate, answer, commit):
                 return
 
@@ -299,6 +306,18 @@ class Gateway:
             await answer(HTMLResponse(MAINTENANCE_PAGE, status_code=200), None)
             return True
         extra = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else {}
+        if fault.kind == "429_limited":
+            # The group limiter's own answer: it always announces its penalty and the group's headers,
+            # with nothing left in the window.
+            limited = Verdict(False, rate.group, rate.limit, 0, rate.window)
+            seconds = int(fault.retry_after) if fault.retry_after is not None else 1
+            body = {
+                "errorCode": "CMN-301",
+                "message": "Request rate exceeded",
+                "errors": [{"errorCode": "CMN-301", "message": "Request rate exceeded"}],
+            }
+            await answer(JSONResponse(body, status_code=429, headers={"Retry-After": str(seconds)}), limited)
+            return True
         if fault.kind == "429":
             body = {
                 "errorCode": "CMN-301",
