@@ -79,3 +79,24 @@ def test_a_sweep_removes_what_killed_writers_left_and_nothing_a_live_writer_hold
         assert (day_dir / ".busy.mp3.part").exists()
         assert len([p for p in day_dir.iterdir() if p.name.startswith(owner_prefix())]) == 1
     assert (day_dir / "live.parquet").read_bytes() == b"in progress"
+
+
+def test_the_sweep_leaves_what_it_does_not_own_and_never_stops_on_it(tmp_path):
+    """Another user's temp file (a shared temp folder) is not this sweep's to remove; one it cannot
+    remove is left and the sweep goes on."""
+    from rc_pipeline.storage import temps
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # its pid now names a dead writer of this host
+    name = temps.owner_prefix().replace(f"x{os.getpid()}-", f"x{child.pid}-")
+    mine, theirs = tmp_path / f"{name}mine", tmp_path / f"{name}theirs"
+    mine.write_bytes(b"x")
+    theirs.write_bytes(b"x")
+    if os.geteuid() == 0:
+        os.chown(theirs, 65534, 65534)
+    else:
+        theirs.unlink()  # a non-root test cannot make another user's file; the owned case still runs
+    removed = temps.sweep_dead_writers([str(tmp_path)])
+    assert removed == [str(mine)]
+    assert not mine.exists()
+    assert theirs.exists() or os.geteuid() != 0

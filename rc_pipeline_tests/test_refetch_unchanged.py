@@ -76,3 +76,41 @@ def test_extensions_snapshot_taken_again_unchanged_keeps_its_manifest(simulator,
     assert job.execute_in_process(instance=instance, asset_selection=[EXTENSIONS]).success
     assert _partition(directory) == before
     assert storage.exists(storage.raw_checked_path(snapshot, Dataset.RAW_EXTENSIONS))
+
+
+def test_a_task_committed_on_a_day_not_committed_yet_is_requested_and_not_vouched_for(tmp_path):
+    """A download killed between its task's marker and the day's marker leaves a day that reads as not
+    archived: the sensor must request its task again, and a 404 for it must not pass as complete."""
+    from rc_pipeline.defs.message_store.automation import task_committed
+    from rc_pipeline.message_store.export_state import ExportEntry
+    from rc_pipeline.message_store.fetch import _kept_committed
+    from rc_pipeline.storage import ExportManifest, ExportPart
+
+    storage = ArchiveStorage(str(tmp_path))
+    day = date(2026, 3, 1)
+    part = storage.export_part_path(day, "T1", 0)
+    storage.atomic_write_bytes(part, b"zip bytes")
+    manifest = ExportManifest(
+        task_id="T1",
+        window_start="2026-03-01T00:00:00Z",
+        window_end="2026-03-02T00:00:00Z",
+        parts=(ExportPart(0, part, storage.size(part), storage.file_sha256(part)),),
+        fetched_at="2026-03-02T01:00:00Z",
+        messages=1,
+        attachments=0,
+    )
+    storage.write_export_task_manifest(day, manifest)
+    entry = ExportEntry(
+        partition=day.isoformat(),
+        window_start=manifest.window_start,
+        window_end=manifest.window_end,
+        state="completed",
+        requested_at=manifest.fetched_at,
+        updated_at=manifest.fetched_at,
+        task_id="T1",
+    )
+    assert not task_committed(storage, entry)
+    assert _kept_committed(storage, day, "T1") is None
+    storage.write_export_manifest(day, manifest)
+    assert task_committed(storage, entry)
+    assert _kept_committed(storage, day, "T1") is not None

@@ -230,9 +230,12 @@ def _committed_task(storage: ArchiveStorage, day: date, task_id: str) -> ExportM
 
 def _kept_committed(storage: ArchiveStorage, day: date, task_id: str) -> FetchResult | None:
     """What the archive holds of a committed task whose every part still has its recorded size and
-    sha256, or None (never committed, or damaged: then the source's 404 is the run's failure)."""
+    sha256, on a day whose commit marker is written, or None (never committed, damaged, or the day
+    not committed yet: then the source's 404 is the run's failure)."""
     committed = _committed_task(storage, day, task_id)
     if committed is None or not committed.parts:
+        return None
+    if not storage.exists(storage.raw_partition_manifest(Dataset.RAW_MESSAGE_EXPORT, day)):
         return None
     parts = [(storage.export_part_path(day, task_id, p.index), p) for p in committed.parts]
     if not all(storage.verify_file(path, p.bytes, p.sha256).ok for path, p in parts):

@@ -3,9 +3,11 @@
 A writer killed with SIGKILL (an OOM kill, a node lost, `kill -9`) runs no cleanup: its `.tmp-` files
 (atomic writes, extraction staging, the warehouse's private build folder) stay beside the archive
 forever, and a concurrent writer's temp files look the same. So every temp name carries its owner,
-`.tmp-o<host>x<pid>-...` (host: 8 hex digits of a hash of the host name), and the sweep removes only
-those whose owner is a process of this host that no longer runs. Temp files of another host (a
-shared volume) and names without an owner are left alone.
+`.tmp-o<host>x<pid>-...` (host: 8 hex digits of a hash of the host name, this boot and this process-id
+namespace: two containers with one host name but their own pids are two hosts here), and the sweep
+removes only those whose owner is a process of this host that no longer runs, and only files this user
+owns. Temp files of another host (a shared volume), of another user, and names without an owner are
+left alone; one the sweep cannot remove is left too (it never stops the run that sweeps).
 
 Interrupted downloads (`.<name>.part` with its `.<name>.lock`) are kept on purpose by the download
 code: the next run continues them with a Range request. `sweep_partial_downloads` removes those no
@@ -35,7 +37,14 @@ _LOCK_SUFFIX = ".lock"
 
 
 def _host_tag() -> str:
-    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+    # A pid only names a process within one boot and one pid namespace: both are part of the host.
+    identity = [socket.gethostname()]
+    with contextlib.suppress(OSError):
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            identity.append(fh.read().strip())
+    with contextlib.suppress(OSError):
+        identity.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    return hashlib.sha256("|".join(identity).encode()).hexdigest()[:8]
 
 
 def owner_prefix() -> str:
@@ -67,12 +76,21 @@ def _walk(folder: str) -> Iterator[tuple[str, list[str], list[str]]]:
     yield from os.walk(folder, onerror=lambda _e: None)
 
 
-def _remove(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
+def _remove(path: str) -> bool:
+    """Remove ``path`` if this user owns it; whether it is gone. Anything else (another user's file in
+    a shared temp folder, a read-only folder) is left, and never stops the sweep."""
+    try:
+        if os.lstat(path).st_uid != os.geteuid():
+            return False
         if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(path)
         else:
             os.remove(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def sweep_dead_writers(folders: Iterable[str]) -> list[str]:
@@ -83,8 +101,7 @@ def sweep_dead_writers(folders: Iterable[str]) -> list[str]:
             continue
         for directory, subdirs, files in _walk(folder):
             for name in [*subdirs, *files]:
-                if left_by_dead_writer(name):
-                    _remove(os.path.join(directory, name))
+                if left_by_dead_writer(name) and _remove(os.path.join(directory, name)):
                     removed.append(os.path.join(directory, name))
             subdirs[:] = [d for d in subdirs if os.path.isdir(os.path.join(directory, d))]
     return removed
@@ -123,9 +140,9 @@ def _remove_unlocked(part: str, lock: str) -> bool:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
                 return False  # a download in progress
             raise
-        _remove(part)
+        gone = _remove(part)
         _remove(lock)  # while still holding it, as the download itself does
-        return True
+        return gone
     finally:
         os.close(fd)
 
@@ -152,7 +169,6 @@ def _sweep_top_level(folder: str) -> list[str]:
         return []
     removed = []
     for name in names:
-        if left_by_dead_writer(name):
-            _remove(os.path.join(folder, name))
+        if left_by_dead_writer(name) and _remove(os.path.join(folder, name)):
             removed.append(os.path.join(folder, name))
     return removed

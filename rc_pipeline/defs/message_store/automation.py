@@ -20,7 +20,7 @@ from rc_pipeline.message_store.coverage import capture_vouches_for
 from rc_pipeline.message_store.export_state import COMPLETED, GAVE_UP, ExportEntry
 from rc_pipeline.message_store.export_tasks import advance_exports
 from rc_pipeline.settings import MessageStoreSettings, PipelineSettings
-from rc_pipeline.storage import ArchiveStorage
+from rc_pipeline.storage import ArchiveStorage, Dataset
 
 from ..lookback import lookback_run_request, partitions_to_archive
 from ..names import DAILY_MESSAGE_SCHEDULE, MESSAGE_DAY_TAG, MESSAGE_EXPORT_SENSOR
@@ -51,10 +51,15 @@ def base_run_key(run_key: str) -> str:
 
 
 def task_committed(storage: ArchiveStorage, entry: ExportEntry) -> bool:
-    """Whether the entry's task was downloaded and committed."""
+    """Whether the entry's task was downloaded and committed, and its day too.
+
+    A task's own marker is written before the day's commit marker: a download killed between the two
+    leaves a task marker on a day that still reads as not archived, and its task must be requested
+    again (the download then finds its zips in place and writes the day's marker)."""
     if entry.task_id is None:
         return False
-    if storage.exists(storage.export_task_manifest_path(entry.day, entry.task_id)):
+    day_committed = storage.exists(storage.raw_partition_manifest(Dataset.RAW_MESSAGE_EXPORT, entry.day))
+    if day_committed and storage.exists(storage.export_task_manifest_path(entry.day, entry.task_id)):
         return True
     try:
         return storage.read_export_manifest(entry.day).task_id == entry.task_id
