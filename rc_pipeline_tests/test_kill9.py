@@ -96,7 +96,16 @@ def test_the_sweep_leaves_what_it_does_not_own_and_never_stops_on_it(tmp_path):
         os.chown(theirs, 65534, 65534)
     else:
         theirs.unlink()  # a non-root test cannot make another user's file; the owned case still runs
-    removed = temps.sweep_dead_writers([str(tmp_path)])
-    assert removed == [str(mine)]
-    assert not mine.exists()
-    assert theirs.exists() or os.geteuid() != 0
+    live_writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = tmp_path / temps.owner_prefix().replace(f"x{os.getpid()}-", f"x{live_writer.pid}-")
+        live.write_bytes(b"being written")
+        removed = temps.sweep_dead_writers([str(tmp_path)])
+        assert removed == [str(mine)]
+        assert not mine.exists()
+        assert theirs.exists() or os.geteuid() != 0
+        assert live.exists(), "a live writer's temp file was removed"
+    finally:
+        live_writer.kill()
+        live_writer.wait()
+    assert temps.sweep_dead_writers([str(tmp_path)]) == [str(live)]  # its writer is gone now
