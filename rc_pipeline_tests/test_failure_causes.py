@@ -82,6 +82,17 @@ def test_credentials_a_proxy_echoes_in_its_page_are_masked():
     )
 
 
+def test_token_answers_forms_and_bare_jwts_in_a_page_are_masked():
+    page = (
+        b'{"access_token":"AT-1", "refresh_token" : "RT-2"} token=TK-3&client_secret=CS-4 '
+        b"assertion eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+    )
+    text = describe_body(httpx.Response(502, headers={"Content-Type": "text/plain"}, content=page))
+    for secret in ("AT-1", "RT-2", "TK-3", "CS-4", "eyJhbGciOiJSUzI1NiJ9", "c2lnbmF0dXJl"):
+        assert secret not in text, secret
+    assert '"access_token": "[redacted]"' in text and "[redacted JWT]" in text
+
+
 def test_an_html_fault_waits_for_a_json_request(make_simulator, tmp_path):
     """Strict: a maintenance page only replaces a JSON answer, never a binary download."""
     sim = make_simulator(calls_per_day=60)

@@ -59,14 +59,25 @@ def is_json_answer(response: httpx.Response) -> bool:
     )
 
 
-# Credentials a debugging proxy may echo back in its page (the request's headers or URL).
+# Credentials a debugging proxy may echo back in its page (the request's headers, URL or form, or a
+# token answer): `Bearer x`/`Basic x`, `name=x`, `"name": "x"`, and anything shaped like a JWT.
+_SECRET_NAMES = r"access_token|refresh_token|assertion|password|client_secret|token|code"
 _CREDENTIALS = re.compile(
-    r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+|\b(access_token|refresh_token|assertion|password)=[^&\s\"'<]+"
+    r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"
+    rf"|\b({_SECRET_NAMES})=[^&\s\"'<]+"
+    rf"|\"({_SECRET_NAMES})\"\s*:\s*\"[^\"]*\""
+    r"|\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
 )
 
 
 def _redact(match: re.Match[str]) -> str:
-    return f"{match.group(1)} [redacted]" if match.group(1) else f"{match.group(2)}=[redacted]"
+    if match.group(1):
+        return f"{match.group(1)} [redacted]"
+    if match.group(2):
+        return f"{match.group(2)}=[redacted]"
+    if match.group(3):
+        return f'"{match.group(3)}": "[redacted]"'
+    return "[redacted JWT]"
 
 
 def describe_body(response: httpx.Response) -> str:
