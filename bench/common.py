@@ -184,6 +184,18 @@ def median(values: Sequence[float]) -> float:
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
+def simulator_environ(sim: Any) -> dict[str, str]:
+    """The RC_* variables that point a child process (the CLI) at a running simulator."""
+    settings = simulator_settings(sim)
+    return {
+        "RC_SERVER_URL": settings.server_url,
+        "RC_MEDIA_URL": settings.media_url,
+        "RC_CLIENT_ID": settings.client_id,
+        "RC_CLIENT_SECRET": settings.client_secret,
+        "RC_JWT": settings.jwt,
+    }
+
+
 def simulator_settings(sim: Any) -> Any:
     """Client settings for a running simulator (its hosts and demo credentials)."""
     from rc_pipeline.ringcentral import RingCentralSettings

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from bench.common import REPO, Result, bench_env
+from bench.common import REPO, Result, bench_env, simulator_environ
 from rc_pipeline.message_store.export_state import SUBMITTED, SUBMITTING, load_all
 from rc_pipeline.simulator import RunningSimulator, SimulatorConfig, start_simulator
 from rc_pipeline.simulator.exports import FINISHED
@@ -99,12 +99,8 @@ def simulator_config(sizes: KillSizes) -> SimulatorConfig:
 def archive_env(sim: RunningSimulator, root: Path, tmpdir: Path, start: date) -> dict[str, str]:
     """The child's environment: RC_* pointing at the simulator, its own TMPDIR (checked for leftovers)."""
     env = bench_env()
+    env.update(simulator_environ(sim))
     env.update(
-        RC_SERVER_URL=sim.base_url,
-        RC_MEDIA_URL=sim.media_url,
-        RC_CLIENT_ID=sim.client_id,
-        RC_CLIENT_SECRET=sim.client_secret,
-        RC_JWT=sim.jwt,
         RC_ARCHIVE_ROOT=str(root),
         RC_TIMEZONE="UTC",
         RC_START_DATE=start.isoformat(),

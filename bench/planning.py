@@ -12,7 +12,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
-from bench.common import Result, bench_env, run_child
+from bench.common import Result, bench_env, run_child, simulator_environ
 from rc_pipeline.simulator import SimulatorConfig, start_simulator
 from rc_pipeline.simulator.calllog import KEPT
 
@@ -31,14 +31,7 @@ def run(*, calls_per_day: int, days: int, log=print) -> list[Result]:
             truth += sum(1 for r in getattr(sk, "leg_recording", ()) if r in KEPT)
         truth_per_day = truth / days
         env = bench_env()
-        env.update(
-            RC_SERVER_URL=sim.base_url,
-            RC_MEDIA_URL=sim.media_url,
-            RC_CLIENT_ID=sim.client_id,
-            RC_CLIENT_SECRET=sim.client_secret,
-            RC_JWT=sim.jwt,
-            RC_TIMEZONE="UTC",
-        )
+        env.update(simulator_environ(sim), RC_TIMEZONE="UTC")
         started = time.monotonic()
         child = run_child(
             [

@@ -23,6 +23,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
+from bench.common import simulator_environ
 from rc_pipeline import demo
 from rc_pipeline.simulator import FaultConfig, RunningSimulator
 from rc_pipeline_tests.pipelinehelpers import yesterday
@@ -162,13 +163,9 @@ def test_no_secret_in_files_or_logs_after_a_demo_and_a_faulty_run(
         sim.faults.schedule(kind, path_contains=path, retry_after=0.5 if kind[0] in "45" else None)
     day = (yesterday() - timedelta(days=1)).isoformat()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RC_")}
+    env.update(simulator_environ(sim))
     env.update(
         PYTHONPATH=str(ROOT),
-        RC_SERVER_URL=sim.base_url,
-        RC_MEDIA_URL=sim.media_url,
-        RC_CLIENT_ID=sim.client_id,
-        RC_CLIENT_SECRET=sim.client_secret,
-        RC_JWT=sim.jwt,
         RC_ARCHIVE_ROOT=str(root),
         RC_TIMEZONE="UTC",
         RC_START_DATE=day,
